@@ -1,0 +1,232 @@
+"""Map the roles of OpenClaw's cron code to the dist files that hold them, by content.
+
+Bundle file names are content hashes and export letters change every few releases, so a
+file's role is read from what it contains: the rolldown region markers
+(`//#region src/cron/active-jobs.ts`) and function names, which survive bundling. A byte
+prefilter (`patcher.scan`) picks the few candidate files; each candidate is then checked
+structurally with ast-grep, on the region (or, in minified bundles without regions, the
+window) around each hit only, so a 50 MB worker bundle costs milliseconds, not seconds.
+
+Roles (see ../shared/RELEASES.md):
+- active-jobs: `markCronJobActive` and friends, the in-memory Set or marker map;
+- sweeper: `hasBackingSession`, task-registry maintenance;
+- cron-service: the callers of `markCronJobActive(` (timer, manual and catch-up runs);
+- cron-store: `//#region src/cron/store.ts` (`loadCronStore` / `saveCronStore`).
+
+A hit in a chunk with region markers is a *primary*; a hit in a minified all-in-one bundle
+without markers (`dist/worker/*.mjs` from 2026.8.1) is a *copy* of code a chunk already has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from patcher.scan import scan
+
+ROLES = ("active-jobs", "sweeper", "cron-service", "cron-store")
+
+NEEDLES = (b"CronJobActive", b"hasBackingSession", b"src/cron/store.ts")
+
+REGION_START = b"//#region "
+REGION_END = b"//#endregion"
+_DEF_MARK = b"function markCronJobActive("
+_DEF_SWEEP = b"function hasBackingSession("
+_CALL_MARK = b"markCronJobActive("
+_STORE_REGION = b"//#region src/cron/store.ts"
+_REPAIR_REGION = b"//#region src/cron/service/startup-run-repair.ts"
+_DURABLE_RECOVERY = b"function resolveDurableCronTaskRecovery("
+_IDENT = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$.")
+# Windows parsed around a hit in a minified bundle: enough for the functions checked here.
+_DEF_WINDOW = 24_000
+_CALL_WINDOW = 3_000
+
+
+@dataclass
+class RoleHit:
+    """One file that plays a role, with the facts the structural check read there."""
+
+    role: str
+    path: Path
+    primary: bool
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BundleMap:
+    """What the dist of one install holds, role by role."""
+
+    dist: Path
+    hits: list[RoleHit] = field(default_factory=list)
+
+    def primaries(self, role: str) -> list[RoleHit]:
+        return [h for h in self.hits if h.role == role and h.primary]
+
+    def copies(self, role: str) -> list[RoleHit]:
+        return [h for h in self.hits if h.role == role and not h.primary]
+
+    def facts(self, role: str) -> dict[str, Any]:
+        """The facts of the role's single primary, or {} when there is not exactly one."""
+        found = self.primaries(role)
+        return found[0].facts if len(found) == 1 else {}
+
+    def files(self, root: Path) -> dict[str, list[str]]:
+        """Role -> primary files, relative to `root`, as reported by `detect`."""
+        return {role: [_rel(h.path, root) for h in self.primaries(role)] for role in ROLES}
+
+    def copy_files(self, root: Path) -> dict[str, list[str]]:
+        return {role: [_rel(h.path, root) for h in self.copies(role)] for role in ROLES}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@lru_cache(maxsize=1)
+def _sg():
+    # Imported on first use: the prefilter alone answers for dists without cron code.
+    from ast_grep_py import SgRoot
+
+    return SgRoot
+
+
+def _parse(text: str):
+    return _sg()(text, "javascript").root()
+
+
+def _find_all(data: bytes, needle: bytes) -> Iterator[int]:
+    index = data.find(needle)
+    while index >= 0:
+        yield index
+        index = data.find(needle, index + 1)
+
+
+def _region_at(data: bytes, index: int) -> tuple[int, int] | None:
+    """The (start, end) of the `//#region` block holding `index`, if there is one."""
+    start = data.rfind(REGION_START, 0, index + len(REGION_START))
+    if start < 0:
+        return None
+    end = data.find(REGION_END, index)
+    # A region that ended before the hit means the hit sits between regions.
+    if end < 0 or data.rfind(REGION_END, start, index) >= 0:
+        return None
+    return start, end + len(REGION_END)
+
+
+def _slice_for(data: bytes, index: int, has_regions: bool, before: int, after: int) -> str:
+    """The text to parse for a hit: its region in a chunk, a window in a minified bundle."""
+    span = _region_at(data, index) if has_regions else None
+    if span is None:
+        span = (max(0, index - before), index + after)
+    return data[span[0] : span[1]].decode("utf-8", "replace")
+
+
+def _function(root, name: str):
+    return root.find(kind="function_declaration", has={"field": "name", "regex": f"^{name}$"})
+
+
+def _has_function(root, name: str) -> bool:
+    return _function(root, name) is not None
+
+
+def _check_active_jobs(snippet: str) -> dict[str, Any] | None:
+    root = _parse(snippet)
+    if not (_has_function(root, "markCronJobActive") and _has_function(root, "isCronJobActive")):
+        return None
+    state = _function(root, "getCronActiveJobState")
+    # 2026.6.8+ keeps per-run markers with a generation and a token beside (or instead of)
+    # the plain Set of ids.
+    markers = state is not None and state.find(kind="property_identifier", regex="^generation$")
+    return {"shape": "markers" if markers else "set"}
+
+
+def _check_sweeper(snippet: str) -> dict[str, Any] | None:
+    root = _parse(snippet)
+    fn = _function(root, "hasBackingSession")
+    if fn is None:
+        return None
+    cron_branch = fn.find(pattern='$T.runtime === "cron"') is not None
+    authoritative = (
+        fn.find(kind="identifier", regex="RuntimeAuthoritative$") is not None
+        or fn.find(kind="property_identifier", regex="RuntimeAuthoritative$") is not None
+    )
+    return {"cron_branch": cron_branch, "runtime_authoritative_gate": authoritative}
+
+
+def _check_service(snippet: str) -> bool:
+    root = _parse(snippet)
+    return (
+        root.find(kind="call_expression", has={"field": "function", "regex": "^markCronJobActive$"})
+        is not None
+    )
+
+
+def _check_store(snippet: str) -> dict[str, Any] | None:
+    root = _parse(snippet)
+    if not _has_function(root, "loadCronStore"):
+        return None
+    if _has_function(root, "loadCronJobsStore"):
+        kind = "sqlite"
+    elif root.find(kind="string_fragment", regex=r"-state\.json$") is not None:
+        kind = "json-split"
+    else:
+        kind = "json"
+    return {"store": kind}
+
+
+def _file_hits(path: Path, needle_ids: list[int]) -> Iterator[RoleHit]:
+    data = path.read_bytes()
+    has_regions = REGION_START in data
+    primary = has_regions
+
+    if 0 in needle_ids:
+        for index in _find_all(data, _DEF_MARK):
+            snippet = _slice_for(data, index, has_regions, before=4_000, after=_DEF_WINDOW)
+            facts = _check_active_jobs(snippet)
+            if facts is not None:
+                yield RoleHit("active-jobs", path, primary, facts)
+                break
+        seen: set[str] = set()
+        for index in _find_all(data, _CALL_MARK):
+            if index and data[index - 1] in _IDENT or data.endswith(b"function ", 0, index):
+                continue  # another name ending in ...markCronJobActive, or the definition
+            snippet = _slice_for(data, index, has_regions, _CALL_WINDOW, _CALL_WINDOW)
+            if snippet in seen:
+                continue
+            seen.add(snippet)
+            if _check_service(snippet):
+                facts = {"startup_run_repair": _REPAIR_REGION in data}
+                yield RoleHit("cron-service", path, primary, facts)
+                break
+
+    if 1 in needle_ids:
+        for index in _find_all(data, _DEF_SWEEP):
+            snippet = _slice_for(data, index, has_regions, before=0, after=_DEF_WINDOW)
+            facts = _check_sweeper(snippet)
+            if facts is not None:
+                # Durable recovery (2026.4.25+) lives beside the sweeper in the same region.
+                facts["durable_recovery"] = _DURABLE_RECOVERY.decode() in snippet
+                yield RoleHit("sweeper", path, primary, facts)
+                break
+
+    if 2 in needle_ids and has_regions:
+        index = data.find(_STORE_REGION)
+        if index >= 0:
+            facts = _check_store(_slice_for(data, index, True, 0, 0))
+            if facts is not None:
+                yield RoleHit("cron-store", path, True, facts)
+
+
+def map_bundles(dist: Path, workers: int | None = None) -> BundleMap:
+    """Scan `dist` and return every role hit, primary chunks first, in path order."""
+    bundle_map = BundleMap(dist=dist)
+    for name, needle_ids in sorted(scan(dist, NEEDLES, workers).items()):
+        bundle_map.hits.extend(_file_hits(Path(name), needle_ids))
+    bundle_map.hits.sort(key=lambda h: (not h.primary, ROLES.index(h.role), str(h.path)))
+    return bundle_map

@@ -1,0 +1,150 @@
+"""The command line: parse, call the library, render, return the documented exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from patcher import __version__
+from patcher.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    PatcherError,
+)
+from patcher.families import UNKNOWN
+
+CACHE_HELP = "Cache for fetched releases (default: $OPENCLAW_PATCHER_CACHE or the user cache dir)."
+
+
+def _guarded(fn: Callable[..., int]) -> Callable[..., None]:
+    """Map expected failures to one sentence and their exit code; never show a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except PatcherError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.exceptions.ClickException:
+            raise
+        except Exception as exc:  # an unexpected failure is a bug: keep the details in a log
+            log = _write_crash_log(exc)
+            click.echo(
+                f"error: an unexpected error has occurred ({type(exc).__name__}: {exc}); "
+                f"details are in {log}; please report it.",
+                err=True,
+            )
+            sys.exit(EXIT_REFUSED)
+        sys.exit(code)
+
+    return wrapper
+
+
+def _write_crash_log(exc: BaseException) -> Path:
+    from patcher.releases import cache_dir
+
+    log = cache_dir() / "crash.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(
+            f"openclaw-patcher {__version__}, Python {sys.version}\n"
+            + "".join(traceback.format_exception(exc))
+        )
+    except OSError:
+        return Path("(no log: the cache dir is not writable)")
+    return log
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="openclaw-patcher")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help=CACHE_HELP)
+@click.pass_context
+def main(ctx: click.Context, cache_dir: str | None) -> None:
+    """Repair OpenClaw installs for openclaw/openclaw#79196 and prove it on their own code."""
+    ctx.obj = {"cache_dir": cache_dir}
+
+
+def _render_detections(detections) -> None:
+    header = ("VERSION", "STATUS", "PATCH", "FAMILY", "ROOT")
+    rows = [
+        (
+            d.install.version,
+            d.verdict.status,
+            d.patch,
+            d.verdict.family or "-",
+            str(d.install.root),
+        )
+        for d in detections
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    for d in detections:
+        click.echo(f"\n{d.install.root} ({d.install.version}, found by {', '.join(d.install.found_by)})")
+        if d.verdict.reason:
+            click.echo(f"  unknown: {d.verdict.reason}")
+        files, copies = d.bundles.files(d.install.root), d.bundles.copy_files(d.install.root)
+        for role, paths in files.items():
+            shown = ", ".join(paths) or "-"
+            extra = f"  (+ copies: {', '.join(copies[role])})" if copies[role] else ""
+            click.echo(f"  {role:<13} {shown}{extra}")
+        if d.verdict.store:
+            click.echo(f"  {'store':<13} {d.verdict.store}")
+        for note in d.verdict.notes:
+            click.echo(f"  note: {note}")
+
+
+@main.command()
+@click.option("--root", type=click.Path(), help="An OpenClaw package root (skips discovery).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_guarded
+def detect(root: str | None, as_json: bool) -> int:
+    """Find OpenClaw installs, map their cron bundles by content, and judge each release."""
+    from patcher.detect import DETECT_SCHEMA, detect_installs
+    from patcher.install import open_install
+
+    installs = [open_install(Path(root))] if root else None
+    detections = detect_installs(installs)
+    if as_json:
+        payload = {"schema": DETECT_SCHEMA, "installs": [d.to_json() for d in detections]}
+        click.echo(json.dumps(payload, indent=2))
+    elif detections:
+        _render_detections(detections)
+    if not detections:
+        click.echo(
+            "No OpenClaw install was found on PATH or in the npm, pnpm, yarn, bun, nvm, fnm, "
+            "volta or Homebrew global folders; pass --root DIR.",
+            err=True,
+        )
+        return EXIT_CHECK_FAILED
+    if any(d.verdict.status == UNKNOWN for d in detections):
+        return EXIT_REFUSED
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("version")
+@click.pass_context
+@_guarded
+def fetch(ctx: click.Context, version: str) -> int:
+    """Fetch a release with the npm CLI into the cache and print its package root."""
+    from patcher.releases import cache_dir, fetch_release
+
+    click.echo(str(fetch_release(version, cache_dir(ctx.obj["cache_dir"]))))
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

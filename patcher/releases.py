@@ -1,0 +1,213 @@
+"""OpenClaw releases through the npm CLI only: list, fetch into a cache, verify, extract.
+
+Every registry access goes through `npm` so the user's npm configuration (registry, proxy,
+auth, CA) applies; this module never names a registry host. Layout of the cache:
+
+    <cache>/tarballs/openclaw-<version>.tgz   the tarball `npm pack` wrote
+    <cache>/tarballs/openclaw-<version>.tgz.integrity   the SRI string npm reported for it
+    <cache>/releases/<version>/package/       the extracted package root
+
+The cache is `--cache-dir`, else `$OPENCLAW_PATCHER_CACHE`, else the platform's user cache
+directory (platformdirs). Writers take a per-version lock so parallel runs share it safely.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
+from patcher.families import parse_version
+
+CACHE_ENV = "OPENCLAW_PATCHER_CACHE"
+PACKAGE = "openclaw"
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """The cache directory: the override, else $OPENCLAW_PATCHER_CACHE, else platformdirs."""
+    if override:
+        return Path(override).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("openclaw-patcher"))
+
+
+def _npm() -> str:
+    npm = shutil.which("npm")
+    if not npm:
+        raise EnvironmentMissing("npm was not found on PATH: install Node.js with npm and retry.")
+    return npm
+
+
+def run_npm(args: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
+    """Run `npm ARGS` and return its stdout, or raise EnvironmentMissing with npm's reason."""
+    try:
+        done = subprocess.run(
+            [_npm(), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise EnvironmentMissing(f"npm {' '.join(args)} did not finish in {timeout:.0f} s.") from exc
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.splitlines() if "ERR" in ln] or done.stderr.splitlines()
+        detail = lines[-1].strip() if lines else f"exit {done.returncode}"
+        raise EnvironmentMissing(f"npm {' '.join(args)} failed: {detail}")
+    return done.stdout
+
+
+def _json(text: str, what: str):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise EnvironmentMissing(f"npm {what} printed something that is not JSON.") from exc
+
+
+def list_versions() -> list[str]:
+    """Every published version of openclaw, in npm's order."""
+    versions = _json(run_npm(["view", PACKAGE, "versions", "--json"]), "view versions")
+    return [versions] if isinstance(versions, str) else list(versions)
+
+
+def stable_versions(versions: list[str]) -> list[str]:
+    """The stable releases (re-publishes such as 2026.7.1-1 included, betas excluded), sorted."""
+    parsed = [(parse_version(v), v) for v in versions]
+    return [v for p, v in sorted((p, v) for p, v in parsed if p is not None and not p.is_prerelease)]
+
+
+def registry_integrity(version: str) -> str:
+    """The SRI integrity string the registry publishes for a version, as npm reports it."""
+    value = _json(run_npm(["view", f"{PACKAGE}@{version}", "dist.integrity", "--json"]), "view")
+    if not isinstance(value, str) or "-" not in value:
+        raise UsageError(f"npm reports no release openclaw@{version}: check the version number.")
+    return value
+
+
+def file_integrity(path: Path, algorithm: str = "sha512") -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"{algorithm}-{base64.b64encode(digest.digest()).decode()}"
+
+
+def check_integrity(path: Path, expected: str) -> None:
+    """Raise IntegrityError unless `path` matches the SRI string `expected`."""
+    algorithm = expected.split("-", 1)[0]
+    if algorithm not in hashlib.algorithms_available:
+        raise IntegrityError(f"{path}: npm reported an integrity of unknown kind {algorithm}.")
+    if file_integrity(path, algorithm) != expected:
+        raise IntegrityError(
+            f"{path} does not match the integrity npm reports for it: delete it and fetch again."
+        )
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as fh:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no concurrent runs there
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _check_version_text(version: str) -> None:
+    if parse_version(version) is None or "/" in version or version.startswith("."):
+        raise UsageError(f"{version!r} is not an OpenClaw version number (such as 2026.4.14).")
+
+
+def fetch_tarball(version: str, cache: Path) -> Path:
+    """The verified tarball of `version` in the cache, fetched with `npm pack` when missing."""
+    _check_version_text(version)
+    tarballs = cache / "tarballs"
+    tarball = tarballs / f"{PACKAGE}-{version}.tgz"
+    sri_file = tarball.with_name(tarball.name + ".integrity")
+    with _locked(tarballs / f".{version}.lock"):
+        if tarball.is_file() and sri_file.is_file():
+            check_integrity(tarball, sri_file.read_text().strip())
+            return tarball
+        expected = registry_integrity(version)
+        with tempfile.TemporaryDirectory(dir=tarballs, prefix=".pack-") as tmp:
+            out = _json(run_npm(["pack", f"{PACKAGE}@{version}", "--json"], cwd=Path(tmp)), "pack")
+            name = out[0]["filename"] if isinstance(out, list) and out else None
+            packed = Path(tmp) / str(name)
+            if not name or not packed.is_file():
+                raise EnvironmentMissing(f"npm pack openclaw@{version} wrote no tarball.")
+            check_integrity(packed, expected)
+            sri_file.write_text(expected + "\n")
+            os.replace(packed, tarball)
+    return tarball
+
+
+def _safe_members(tar: tarfile.TarFile, tarball: Path) -> list[tarfile.TarInfo]:
+    """Members to extract; refuses anything that could land outside `package/`."""
+    members = []
+    for member in tar.getmembers():
+        path = PurePosixPath(member.name)
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise IntegrityError(f"{tarball}: member {member.name!r} escapes the package folder.")
+        if member.issym() or member.islnk() or not (member.isfile() or member.isdir()):
+            raise IntegrityError(
+                f"{tarball}: member {member.name!r} is a link or device; refusing to extract."
+            )
+        members.append(member)
+    return members
+
+
+def extract(tarball: Path, dest: Path) -> Path:
+    """Extract an npm tarball into `dest` (atomically, by rename) and return its package root."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            members = _safe_members(tar, tarball)
+            # The "data" filter (Python 3.10.12+/3.11.4+) is a second guard behind our own.
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(staging, members=members, **safe)
+        tops = [p for p in staging.iterdir()]
+        if len(tops) != 1 or not tops[0].is_dir():
+            raise IntegrityError(f"{tarball} does not hold a single package folder.")
+        if tops[0].name != "package":
+            tops[0].rename(staging / "package")
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest / "package"
+
+
+def fetch_release(version: str, cache: Path) -> Path:
+    """The extracted package root of `version`, fetching and extracting it when missing."""
+    _check_version_text(version)
+    dest = cache / "releases" / version
+    root = dest / "package"
+    if (root / "package.json").is_file():
+        return root
+    tarball = fetch_tarball(version, cache)
+    with _locked(cache / "releases" / f".{version}.lock"):
+        if (root / "package.json").is_file():
+            return root
+        if dest.exists():  # a half-extracted tree from a killed run
+            shutil.rmtree(dest)
+        return extract(tarball, dest)
