@@ -194,7 +194,7 @@ def _file_hits(path: Path, needle_ids: list[int]) -> Iterator[RoleHit]:
                 break
         seen: set[str] = set()
         for index in _find_all(data, _CALL_MARK):
-            if index and data[index - 1] in _IDENT or data.endswith(b"function ", 0, index):
+            if (index and data[index - 1] in _IDENT) or data.endswith(b"function ", 0, index):
                 continue  # another name ending in ...markCronJobActive, or the definition
             snippet = _slice_for(data, index, has_regions, _CALL_WINDOW, _CALL_WINDOW)
             if snippet in seen:

@@ -90,9 +90,13 @@ def _render_detections(detections) -> None:
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        click.echo(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
     for d in detections:
-        click.echo(f"\n{d.install.root} ({d.install.version}, found by {', '.join(d.install.found_by)})")
+        click.echo(
+            f"\n{d.install.root} ({d.install.version}, found by {', '.join(d.install.found_by)})"
+        )
         if d.verdict.reason:
             click.echo(f"  unknown: {d.verdict.reason}")
         files, copies = d.bundles.files(d.install.root), d.bundles.copy_files(d.install.root)

@@ -30,23 +30,38 @@ class Family:
 
 FAMILIES: tuple[Family, ...] = (
     Family(
-        "not-affected", NOT_AFFECTED, "2026.3.1", "2026.4.2",
+        "not-affected",
+        NOT_AFFECTED,
+        "2026.3.1",
+        "2026.4.2",
         "no cron branch in the sweeper: cron tasks are never marked lost",
     ),
     Family(
-        "affected-json", AFFECTED, "2026.4.5", "2026.4.24",
+        "affected-json",
+        AFFECTED,
+        "2026.4.5",
+        "2026.4.24",
         "as openclaw/openclaw#79196: the dead run's record ends lost (JSON store)",
     ),
     Family(
-        "affected-json-recovery", AFFECTED, "2026.4.25", "2026.5.28",
+        "affected-json-recovery",
+        AFFECTED,
+        "2026.4.25",
+        "2026.5.28",
         "partial upstream recovery: the dead run's record stays running (JSON store)",
     ),
     Family(
-        "affected-sqlite", AFFECTED, "2026.6.1", "2026.7.35",
+        "affected-sqlite",
+        AFFECTED,
+        "2026.6.1",
+        "2026.7.35",
         "partial recovery: the dead run's record ends lost (SQLite store)",
     ),
     Family(
-        "fixed-upstream", FIXED_UPSTREAM, "2026.8.1", "2026.9.6",
+        "fixed-upstream",
+        FIXED_UPSTREAM,
+        "2026.8.1",
+        "2026.9.6",
         "startup run repair finalizes the exact run; nothing to patch",
     ),
 )
@@ -107,11 +122,11 @@ def _family_from_code(bm: BundleMap) -> Verdict:
         if counts["cron-store"] == 0 and counts["sweeper"] == 0:
             return _unknown("no OpenClaw cron code was found in dist/ (no role matched)", bm)
         if counts["sweeper"] > 1:
-            return _unknown(f"the sweeper (hasBackingSession) was found {counts['sweeper']} times", bm)
-        if sweeper.get("cron_branch"):
             return _unknown(
-                "the sweeper has a cron branch but no active-jobs module was found", bm
+                f"the sweeper (hasBackingSession) was found {counts['sweeper']} times", bm
             )
+        if sweeper.get("cron_branch"):
+            return _unknown("the sweeper has a cron branch but no active-jobs module was found", bm)
         return Verdict(NOT_AFFECTED, "not-affected", store=store)
 
     for role in ("active-jobs", "sweeper", "cron-service", "cron-store"):

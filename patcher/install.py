@@ -63,7 +63,9 @@ def open_install(root: Path, found_by: str = "--root") -> Install:
     """
     given = Path(root).expanduser()
     if not given.exists():
-        raise UsageError(f"{given} does not exist: pass --root the directory of an OpenClaw install.")
+        raise UsageError(
+            f"{given} does not exist: pass --root the directory of an OpenClaw install."
+        )
     for candidate in (
         given,
         given / "node_modules" / PACKAGE_NAME,
@@ -180,7 +182,9 @@ def candidate_roots(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
             yield "npm prefix", Path(env[var]) / "lib" / nm
 
     pnpm_default = (
-        home / "Library" / "pnpm" if ctx.platform == "darwin" else home / ".local" / "share" / "pnpm"
+        home / "Library" / "pnpm"
+        if ctx.platform == "darwin"
+        else home / ".local" / "share" / "pnpm"
     )
     pnpm_home = ctx.env_path("PNPM_HOME", pnpm_default)
     for root in _glob_dirs(pnpm_home, f"global/*/{nm.as_posix()}"):

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -50,8 +51,29 @@ def _npm() -> str:
     return npm
 
 
+class NpmFailed(EnvironmentMissing):
+    """npm ran and failed; `code` is npm's error code (E404, ENOTFOUND, ...) when it gave one."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_NPM_ERROR = re.compile(r"^npm (?:error|ERR!) (.*)$")
+
+
+def _npm_failure(args: list[str], stderr: str, returncode: int) -> NpmFailed:
+    lines = [m.group(1).strip() for m in map(_NPM_ERROR.match, stderr.splitlines()) if m]
+    code = next((ln.split()[1] for ln in lines if ln.startswith("code ") and " " in ln), None)
+    detail = next(
+        (ln for ln in lines if ln and not ln.startswith(("code ", "A complete log"))),
+        stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {returncode}",
+    )
+    return NpmFailed(f"npm {' '.join(args)} failed: {detail}", code)
+
+
 def run_npm(args: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
-    """Run `npm ARGS` and return its stdout, or raise EnvironmentMissing with npm's reason."""
+    """Run `npm ARGS` and return its stdout, or raise NpmFailed with npm's own reason."""
     try:
         done = subprocess.run(
             [_npm(), *args],
@@ -62,11 +84,11 @@ def run_npm(args: list[str], cwd: Path | None = None, timeout: float = 600) -> s
             env={**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"},
         )
     except subprocess.TimeoutExpired as exc:
-        raise EnvironmentMissing(f"npm {' '.join(args)} did not finish in {timeout:.0f} s.") from exc
+        raise EnvironmentMissing(
+            f"npm {' '.join(args)} did not finish in {timeout:.0f} s."
+        ) from exc
     if done.returncode != 0:
-        lines = [ln for ln in done.stderr.splitlines() if "ERR" in ln] or done.stderr.splitlines()
-        detail = lines[-1].strip() if lines else f"exit {done.returncode}"
-        raise EnvironmentMissing(f"npm {' '.join(args)} failed: {detail}")
+        raise _npm_failure(args, done.stderr, done.returncode)
     return done.stdout
 
 
@@ -86,12 +108,20 @@ def list_versions() -> list[str]:
 def stable_versions(versions: list[str]) -> list[str]:
     """The stable releases (re-publishes such as 2026.7.1-1 included, betas excluded), sorted."""
     parsed = [(parse_version(v), v) for v in versions]
-    return [v for p, v in sorted((p, v) for p, v in parsed if p is not None and not p.is_prerelease)]
+    return [
+        v for p, v in sorted((p, v) for p, v in parsed if p is not None and not p.is_prerelease)
+    ]
 
 
 def registry_integrity(version: str) -> str:
     """The SRI integrity string the registry publishes for a version, as npm reports it."""
-    value = _json(run_npm(["view", f"{PACKAGE}@{version}", "dist.integrity", "--json"]), "view")
+    try:
+        out = run_npm(["view", f"{PACKAGE}@{version}", "dist.integrity", "--json"])
+    except NpmFailed as exc:
+        if exc.code != "E404":
+            raise
+        out = "null"
+    value = _json(out or "null", "view")
     if not isinstance(value, str) or "-" not in value:
         raise UsageError(f"npm reports no release openclaw@{version}: check the version number.")
     return value

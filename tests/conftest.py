@@ -1,0 +1,48 @@
+"""Shared fixtures and the `release` options: which real releases the release tests fetch."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLES = REPO / "fixtures" / "bundles"
+RELEASE_FACTS = Path(__file__).parent / "data" / "releases.json"
+
+# One release of each family (DESIGN.md), run by CI on every push.
+CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "2026.9.6")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-releases",
+        action="store_true",
+        help="run release tests over every stable release in tests/data/releases.json",
+    )
+
+
+def release_versions(config: pytest.Config) -> list[str]:
+    if config.getoption("--all-releases"):
+        return list(json.loads(RELEASE_FACTS.read_text())["releases"])
+    return list(CI_RELEASES)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "release_version" in metafunc.fixturenames:
+        metafunc.parametrize("release_version", release_versions(metafunc.config))
+
+
+@pytest.fixture(scope="session")
+def release_cache() -> Path:
+    """The shared release cache: $OPENCLAW_PATCHER_CACHE, else the user cache directory."""
+    from patcher.releases import cache_dir
+
+    return cache_dir(os.environ.get("OPENCLAW_PATCHER_CACHE"))
+
+
+@pytest.fixture
+def bundle():
+    return lambda name: BUNDLES / name
