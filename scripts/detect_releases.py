@@ -1,0 +1,94 @@
+"""Run `detect` over every stable OpenClaw release and check it against RELEASES.md's facts.
+
+    python scripts/detect_releases.py [--from 2026.3.1] [--to 2026.9.6] [--jobs 4]
+        [--output docs/detect-releases.md] [--prune]
+
+Releases are fetched with the npm CLI into the cache (see README). Prints one line per
+release, writes a Markdown table, and exits 1 when any release differs from the facts.
+`--prune` removes each extracted release after it is judged (the tarballs stay cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import release_facts  # noqa: E402
+
+from patcher.detect import detect_install  # noqa: E402
+from patcher.families import parse_version  # noqa: E402
+from patcher.install import open_install  # noqa: E402
+from patcher.releases import cache_dir, fetch_release, list_versions, stable_versions  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="first", default="2026.3.1")
+    parser.add_argument("--to", dest="last", default="2026.9.6")
+    parser.add_argument("--jobs", type=int, default=4, help="parallel fetches")
+    parser.add_argument("--cache-dir")
+    parser.add_argument("--output", default=str(REPO / "docs" / "detect-releases.md"))
+    parser.add_argument("--prune", action="store_true")
+    args = parser.parse_args()
+
+    first, last = parse_version(args.first), parse_version(args.last)
+    versions = [v for v in stable_versions(list_versions()) if first <= parse_version(v) <= last]
+    facts = release_facts.load()
+    cache = cache_dir(args.cache_dir)
+    rows, failures = [], 0
+    with ThreadPoolExecutor(args.jobs) as pool:
+        roots = pool.map(lambda v: (v, fetch_release(v, cache)), versions)
+        for version, root in roots:
+            started = time.perf_counter()
+            found = detect_install(open_install(root)).to_json()
+            seconds = time.perf_counter() - started
+            expected = facts.get(version)
+            problems = (
+                release_facts.compare(found, expected) if expected else ["not in RELEASES.md"]
+            )
+            failures += bool(problems)
+            verdict = "ok" if not problems else "MISMATCH: " + "; ".join(problems)
+            print(f"{version:<12} {found['status']:<15} {found['family'] or '-':<23} {verdict}")
+            rows.append((version, found, seconds, verdict))
+            if args.prune:
+                shutil.rmtree(root.parent, ignore_errors=True)
+
+    lines = [
+        "# `detect` on every stable release",
+        "",
+        f"Written by `scripts/detect_releases.py` for {len(rows)} releases "
+        f"{args.first} – {args.last}; each row is compared with ../shared/RELEASES.md "
+        "(family, store, engines.node, and the file of each role). "
+        f"Result: {len(rows) - failures} agree, {failures} differ.",
+        "",
+        "| version | status | family | store | active-jobs | cron-service | sweeper "
+        "| cron-store | detect s | vs RELEASES.md |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for version, found, seconds, verdict in rows:
+
+        def cell(role: str, found=found) -> str:
+            names = [p.removeprefix("dist/") for p in found["files"][role]]
+            names += [p.removeprefix("dist/") + " (copy)" for p in found["copies"][role]]
+            return ", ".join(names) or "—"
+
+        lines.append(
+            f"| {version} | {found['status']} | {found['family'] or '—'} | {found['store']} | "
+            f"{cell('active-jobs')} | {cell('cron-service')} | {cell('sweeper')} | "
+            f"{cell('cron-store')} | {seconds:.2f} | {verdict} |"
+        )
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text("\n".join(lines) + "\n")
+    print(f"{len(rows) - failures}/{len(rows)} agree with RELEASES.md; table in {args.output}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
