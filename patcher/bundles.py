@@ -181,7 +181,10 @@ def _check_store(snippet: str) -> dict[str, Any] | None:
 
 
 def _file_hits(path: Path, needle_ids: list[int]) -> Iterator[RoleHit]:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError:  # removed or made unreadable since the prefilter read it
+        return
     has_regions = REGION_START in data
     primary = has_regions
 
