@@ -138,6 +138,104 @@ def detect(root: str | None, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _render_store_report(report) -> None:
+    loc = report.location
+    click.echo(f"cron store: {loc.jobs_path} ({loc.source}; {report.kind})")
+    if report.kind == "none":
+        click.echo("  no store file yet: OpenClaw creates it on its first save")
+    for f in report.files:
+        fmt = f.document.format if f.document else "-"
+        if f.valid:
+            click.echo(f"  {f.path.name:<18} valid ({fmt})")
+            continue
+        if f.error or f.version_error:
+            click.echo(f"  {f.path.name:<18} {f.error or f.version_error}")
+            continue
+        click.echo(f"  {f.path.name:<18} {len(f.problems)} problem(s) ({fmt})")
+        for p in f.problems:
+            click.echo(f"    {p.pointer or '/'}: {p.message}")
+    if report.sqlite is not None:
+        facts = report.sqlite
+        click.echo(f"  SQLite store {facts['path']} (read-only)")
+        for key in ("error", "cron_jobs", "running_job_ids", "task_runs"):
+            if key in facts:
+                click.echo(f"    {key}: {facts[key]}")
+
+
+@main.group()
+def store() -> None:
+    """Validate the cron store and migrate it to carry activeJobIds."""
+
+
+@store.command("validate")
+@click.option(
+    "--state-dir", type=click.Path(), help="OpenClaw state dir (default: as OpenClaw resolves it)."
+)
+@click.option("--file", "file_", type=click.Path(), help="Validate this one store file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_guarded
+def store_validate(state_dir: str | None, file_: str | None, as_json: bool) -> int:
+    """Validate each cron store file against the JSON Schemas in schemas/."""
+    from patcher.errors import EXIT_USAGE, UsageError
+    from patcher.statedir import resolve_store
+    from patcher.store import check_single_file, inspect_store
+
+    if state_dir and file_:
+        raise UsageError("--state-dir and --file exclude each other: pass one of them.")
+    if file_:
+        report = check_single_file(Path(file_))
+    else:
+        report = inspect_store(resolve_store(Path(state_dir) if state_dir else None))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"schema": "openclaw-patcher/store-validate/1", **report.to_json()}, indent=2
+            )
+        )
+    else:
+        _render_store_report(report)
+    if report.version_errors:
+        return EXIT_REFUSED
+    return EXIT_OK if report.valid else EXIT_USAGE
+
+
+@store.command("migrate")
+@click.option(
+    "--state-dir", type=click.Path(), help="OpenClaw state dir (default: as OpenClaw resolves it)."
+)
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_guarded
+def store_migrate(state_dir: str | None, dry_run: bool, as_json: bool) -> int:
+    """Add activeJobIds (seeded from state.runningAtMs) to the store's runtime-state file."""
+    from patcher.statedir import resolve_store
+    from patcher.store import migrate_store
+
+    result = migrate_store(resolve_store(Path(state_dir) if state_dir else None), dry_run=dry_run)
+    if as_json:
+        click.echo(
+            json.dumps({"schema": "openclaw-patcher/store-migrate/1", **result.to_json()}, indent=2)
+        )
+        return EXIT_OK
+    ids = ", ".join(result.active_job_ids) or "none running"
+    if result.outcome == "nothing-to-migrate":
+        click.echo("no cron store file yet: nothing to migrate")
+    elif result.outcome == "already-migrated":
+        click.echo(f"already migrated: {result.path} carries activeJobIds ({ids})")
+    elif result.outcome == "would-migrate":
+        click.echo(f"would add activeJobIds ({ids}) to {result.path}; nothing written (--dry-run)")
+    else:
+        click.echo(f"migrated: added activeJobIds ({ids}) to {result.path}")
+        click.echo(f"backup of the original: {result.backup}")
+    if result.rewritten_from_json5:
+        verb = "will be" if dry_run else "was"
+        click.echo(
+            f"note: {result.path} was JSON5 and {verb} rewritten as JSON, "
+            "as OpenClaw itself does on its next save"
+        )
+    return EXIT_OK
+
+
 @main.command()
 @click.argument("version")
 @click.pass_context

@@ -1,0 +1,97 @@
+"""Every write to a user's file goes through here: backup, compare-and-swap, atomic rename.
+
+The gateway writes its store files too, so a write first checks that the file still holds
+the bytes we read; the new content goes to a temporary file in the same directory, is
+fsynced, and renamed over the original, keeping its mode; the directory is fsynced last.
+A crash at any point leaves either the old or the new file, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from patcher.errors import RefusedError
+
+
+class ChangedSinceRead(RefusedError):
+    """The file changed between our read and our write: someone else (the gateway) wrote it."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _check_unchanged(path: Path, expected: bytes | None) -> None:
+    if expected is None:
+        if path.exists():
+            raise ChangedSinceRead(
+                f"{path} appeared while it was being written: run the command again."
+            )
+        return
+    try:
+        current = path.read_bytes()
+    except OSError as exc:
+        raise ChangedSinceRead(
+            f"{path} cannot be read back ({exc.strerror}): run the command again."
+        ) from exc
+    if current != expected:
+        raise ChangedSinceRead(
+            f"{path} changed while it was being migrated (is the gateway running?): "
+            "nothing was written; stop the gateway or run the command again."
+        )
+
+
+def backup_path(path: Path, tag: str = "openclaw-patcher") -> Path:
+    """A fresh backup name beside `path`: `<name>.<tag>-<UTC time>.bak`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate = path.with_name(f"{path.name}.{tag}-{stamp}.bak")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{tag}-{stamp}-{n}.bak")
+    return candidate
+
+
+def write_backup(path: Path, content: bytes, mode: int) -> Path:
+    """Write `content` (the original bytes) to a new backup file with the original's mode."""
+    target = backup_path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o777)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(path.parent)
+    return target
+
+
+def replace_file(path: Path, content: bytes, expected: bytes | None, mode: int) -> None:
+    """Atomically replace `path` with `content` if it still holds `expected` (None: absent)."""
+    _check_unchanged(path, expected)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode & 0o7777)
+            os.fsync(fh.fileno())
+        with contextlib.suppress(OSError):  # keep the owner when we may (running as root)
+            st = path.stat()
+            os.chown(tmp, st.st_uid, st.st_gid)
+        # Checked again right before the rename: the window left is the rename itself.
+        _check_unchanged(path, expected)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)

@@ -1,0 +1,96 @@
+"""JSON Schema validation against `schemas/`: every problem as a JSON pointer and a sentence."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+SCHEMA_BASE = "https://openclaw-patcher.invalid/schemas/"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way a document breaks its schema."""
+
+    pointer: str  # RFC 6901 JSON pointer into the document, "" for the whole document
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "message": self.message}
+
+
+def _pointer(path) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+@cache
+def _registry():
+    from referencing import Registry, Resource
+
+    resources = []
+    for entry in files("patcher.schemas").iterdir():
+        if entry.name.endswith(".schema.json"):
+            contents = json.loads(entry.read_text(encoding="utf-8"))
+            resources.append((SCHEMA_BASE + entry.name, Resource.from_contents(contents)))
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(name: str):
+    """A Draft 2020-12 validator for `schemas/<name>`, with cross-file references resolved."""
+    from jsonschema import Draft202012Validator
+
+    schema = _registry().contents(SCHEMA_BASE + name)
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def _branch_errors(error) -> list:
+    """For a failed oneOf/anyOf over a union tagged by `kind` (or by type), the errors of the
+    branch the value meant: the one whose tag and type matched."""
+    branches: dict[int, list] = {}
+    for inner in error.context:
+        branches.setdefault(inner.schema_path[0], []).append(inner)
+    for errors in branches.values():
+        mismatched = any(
+            (e.validator == "type" and not e.relative_path) or list(e.relative_path) == ["kind"]
+            for e in errors
+        )
+        if not mismatched:
+            return errors
+    return []
+
+
+def _specific(error):
+    """The error to report: for 'not valid under any' of a union, the meant branch's error."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+
+        return _specific(best_match(_branch_errors(error) or error.context))
+    return error
+
+
+def _plain(error) -> str:
+    """A sentence for the user; jsonschema's own wording where it is already plain."""
+    value = error.instance
+    if error.validator == "pattern" and error.validator_value == "\\S":
+        return f"{value!r} must not be blank"
+    if error.validator == "minLength" and error.validator_value == 1:
+        return "must not be empty"
+    if error.validator == "uniqueItems":
+        return "has duplicate items"
+    if error.validator == "const":
+        return f"must be {error.validator_value!r}, not {value!r}"
+    return error.message
+
+
+def problems(value: Any, schema_name: str) -> list[Problem]:
+    """Every problem of `value` against the schema, in document order."""
+
+    def order(error) -> list[tuple[int, Any]]:
+        return [(0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path]
+
+    errors = sorted((_specific(e) for e in validator(schema_name).iter_errors(value)), key=order)
+    return [Problem(_pointer(e.absolute_path), _plain(e)) for e in errors]

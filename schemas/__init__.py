@@ -1,0 +1,1 @@
+"""JSON Schemas of openclaw-patcher, shipped as package data (patcher.schemas)."""
