@@ -55,7 +55,8 @@ def _branch_errors(error) -> list:
         branches.setdefault(inner.schema_path[0], []).append(inner)
     for errors in branches.values():
         mismatched = any(
-            (e.validator == "type" and not e.relative_path) or list(e.relative_path) == ["kind"]
+            (e.validator == "type" and not e.relative_path)
+            or (list(e.relative_path) == ["kind"] and e.validator == "const")
             for e in errors
         )
         if not mismatched:
