@@ -113,17 +113,17 @@ def stable_versions(versions: list[str]) -> list[str]:
     ]
 
 
-def registry_integrity(version: str) -> str:
+def registry_integrity(version: str, package: str = PACKAGE) -> str:
     """The SRI integrity string the registry publishes for a version, as npm reports it."""
     try:
-        out = run_npm(["view", f"{PACKAGE}@{version}", "dist.integrity", "--json"])
+        out = run_npm(["view", f"{package}@{version}", "dist.integrity", "--json"])
     except NpmFailed as exc:
         if exc.code != "E404":
             raise
         out = "null"
     value = _json(out or "null", "view")
     if not isinstance(value, str) or "-" not in value:
-        raise UsageError(f"npm reports no release openclaw@{version}: check the version number.")
+        raise UsageError(f"npm reports no release {package}@{version}: check the version number.")
     return value
 
 
@@ -147,7 +147,7 @@ def check_integrity(path: Path, expected: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def locked(lock_path: Path) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a") as fh:
         try:
@@ -167,23 +167,23 @@ def _check_version_text(version: str) -> None:
         raise UsageError(f"{version!r} is not an OpenClaw version number (such as 2026.4.14).")
 
 
-def fetch_tarball(version: str, cache: Path) -> Path:
-    """The verified tarball of `version` in the cache, fetched with `npm pack` when missing."""
+def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
+    """The verified tarball of `package@version` in the cache, from `npm pack` when missing."""
     _check_version_text(version)
     tarballs = cache / "tarballs"
-    tarball = tarballs / f"{PACKAGE}-{version}.tgz"
+    tarball = tarballs / f"{package}-{version}.tgz"
     sri_file = tarball.with_name(tarball.name + ".integrity")
-    with _locked(tarballs / f".{version}.lock"):
+    with locked(tarballs / f".{package}-{version}.lock"):
         if tarball.is_file() and sri_file.is_file():
             check_integrity(tarball, sri_file.read_text().strip())
             return tarball
-        expected = registry_integrity(version)
+        expected = registry_integrity(version, package)
         with tempfile.TemporaryDirectory(dir=tarballs, prefix=".pack-") as tmp:
-            out = _json(run_npm(["pack", f"{PACKAGE}@{version}", "--json"], cwd=Path(tmp)), "pack")
+            out = _json(run_npm(["pack", f"{package}@{version}", "--json"], cwd=Path(tmp)), "pack")
             name = out[0]["filename"] if isinstance(out, list) and out else None
             packed = Path(tmp) / str(name)
             if not name or not packed.is_file():
-                raise EnvironmentMissing(f"npm pack openclaw@{version} wrote no tarball.")
+                raise EnvironmentMissing(f"npm pack {package}@{version} wrote no tarball.")
             check_integrity(packed, expected)
             sri_file.write_text(expected + "\n")
             os.replace(packed, tarball)
@@ -227,17 +227,34 @@ def extract(tarball: Path, dest: Path) -> Path:
     return dest / "package"
 
 
-def fetch_release(version: str, cache: Path) -> Path:
-    """The extracted package root of `version`, fetching and extracting it when missing."""
+def fetch_package(package: str, version: str, cache: Path, folder: str) -> Path:
+    """The extracted root of `package@version` in `<cache>/<folder>/<version>/package`."""
     _check_version_text(version)
-    dest = cache / "releases" / version
+    dest = cache / folder / version
     root = dest / "package"
     if (root / "package.json").is_file():
         return root
-    tarball = fetch_tarball(version, cache)
-    with _locked(cache / "releases" / f".{version}.lock"):
+    tarball = fetch_tarball(version, cache, package)
+    with locked(cache / folder / f".{version}.lock"):
         if (root / "package.json").is_file():
             return root
         if dest.exists():  # a half-extracted tree from a killed run
             shutil.rmtree(dest)
         return extract(tarball, dest)
+
+
+def fetch_release(version: str, cache: Path) -> Path:
+    """The extracted package root of OpenClaw `version`, fetched and extracted when missing."""
+    return fetch_package(PACKAGE, version, cache, "releases")
+
+
+def package_versions(spec: str) -> list[str]:
+    """Versions of an npm package matching `name@range`, as `npm view` lists them."""
+    try:
+        out = run_npm(["view", spec, "version", "--json"])
+    except NpmFailed as exc:
+        if exc.code == "E404":
+            return []
+        raise
+    value = _json(out or "[]", "view")
+    return [value] if isinstance(value, str) else list(value)

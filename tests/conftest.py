@@ -7,10 +7,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLES = REPO / "fixtures" / "bundles"
 RELEASE_FACTS = Path(__file__).parent / "data" / "releases.json"
+
+# Hypothesis profiles: `ci` (the default, a few hundred examples in all) and `fuzz`
+# (`pytest -m fuzz --hypothesis-profile=fuzz`: 10,000 examples per property).
+_SLOW_OK = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=150, **_SLOW_OK)
+settings.register_profile("fuzz", max_examples=10_000, **_SLOW_OK)
+settings.load_profile("ci")
 
 # One release of each family (DESIGN.md), run by CI on every push.
 CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "2026.9.6")

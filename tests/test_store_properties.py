@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from patcher.errors import PatcherError
@@ -20,14 +20,6 @@ from patcher.statedir import StoreLocation
 from patcher.store import check_file, inspect_store, migrate_store
 
 pytestmark = pytest.mark.fuzz
-
-settings.register_profile(
-    "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "fuzz", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile("ci")
 
 ids = st.text(
     st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12

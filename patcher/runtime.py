@@ -1,0 +1,277 @@
+"""Run a release's own code under Node: locate its functions, install what they import, run.
+
+- Functions are found by their original names in the chunks that define them (names
+  survive bundling); the harness's loader hook exports them by name at load time.
+- Dependencies: a release's full `npm install` is 0.4 – 1.1 GB and, for some releases,
+  needs a git dependency from outside the npm registry. The code a simulation imports
+  touches a small part of it, so only the packages that the loaded chunks import
+  (statically, transitively) are installed, at the ranges the release's package.json
+  gives, into `<cache>/deps/<version>/`, which the release's `node_modules` links to.
+- Every run is isolated: a scratch HOME and OPENCLAW_STATE_DIR, no VITEST / NODE_ENV
+  (they move the task registry), its own process group, killed on timeout or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from patcher.errors import RefusedError
+from patcher.releases import locked, run_npm
+from patcher.scan import scan
+
+HARNESS_DIR = Path(str(files("patcher.simulate")))
+_STATIC_IMPORT = re.compile(
+    rb"""(?:^|[;\n}])\s*(?:import|export)\s*(?:[^'"();]*?\s*from\s*)?["']([^"'\n]+)["']"""
+)
+# Bundled CommonJS and createRequire() load packages with require calls, not imports.
+_REQUIRE = re.compile(rb"""\b(?:__require|require|\))\(\s*["']([^"'./][^"'\n]*)["']\s*\)""")
+
+
+class HarnessError(RefusedError):
+    """The harness could not load a function or start a process: never a verdict on the bug."""
+
+
+def _definition_needles(name: str) -> list[bytes]:
+    return [
+        f"function {name}(".encode(),
+        f"var {name} = class".encode(),
+        f"class {name} ".encode(),
+        f"const {name} = ".encode(),
+        f"let {name} = ".encode(),
+    ]
+
+
+def locate_definitions(dist: Path, names: Iterable[str]) -> dict[str, Path]:
+    """The chunk that defines each name, by content; refuses a missing or ambiguous name."""
+    names = list(names)
+    needles: list[bytes] = []
+    owner: list[str] = []
+    for name in names:
+        for needle in _definition_needles(name):
+            needles.append(needle)
+            owner.append(name)
+    found: dict[str, list[Path]] = {name: [] for name in names}
+    for path, hit_ids in scan(dist, needles).items():
+        data = Path(path).read_bytes()
+        if b"//#region " not in data:
+            continue  # a minified all-in-one copy (dist/worker/), never the module we load
+        for name in {owner[i] for i in hit_ids}:
+            # A definition at the top level of a chunk starts a line.
+            if any(
+                re.search(rb"(?m)^(?:async )?" + re.escape(needles[i]), data)
+                for i in hit_ids
+                if owner[i] == name
+            ):
+                found[name].append(Path(path))
+    result = {}
+    for name, paths in found.items():
+        if len(paths) != 1:
+            where = ", ".join(p.name for p in paths) or "no chunk"
+            raise HarnessError(
+                f"the harness needs {name} defined once in {dist}, found in {where}: "
+                "this release's code shape is not supported."
+            )
+        result[name] = paths[0]
+    return result
+
+
+def package_name(specifier: str) -> str | None:
+    """The npm package a bare import specifier names (None for relative and node: imports)."""
+    if specifier.startswith((".", "/", "node:", "data:", "file:")):
+        return None
+    parts = specifier.split("/")
+    return "/".join(parts[:2]) if specifier.startswith("@") else parts[0]
+
+
+def import_closure(chunks: Iterable[Path]) -> set[str]:
+    """Packages imported statically by the chunks and, transitively, by the chunks they import."""
+    seen: set[Path] = set()
+    packages: set[str] = set()
+    stack = [Path(c).resolve() for c in chunks]
+    while stack:
+        chunk = stack.pop()
+        if chunk in seen or not chunk.is_file():
+            continue
+        seen.add(chunk)
+        data = chunk.read_bytes()
+        for match in _STATIC_IMPORT.finditer(data):
+            spec = match.group(1).decode("utf-8", "replace")
+            if spec.startswith("."):
+                stack.append((chunk.parent / spec).resolve())
+            elif (name := package_name(spec)) is not None:
+                packages.add(name)
+        for match in _REQUIRE.finditer(data):
+            if (name := package_name(match.group(1).decode("utf-8", "replace"))) is not None:
+                packages.add(name)
+    return packages
+
+
+def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
+    """Install `packages` at the release's ranges into deps_dir; link root/node_modules to it."""
+    manifest = json.loads((root / "package.json").read_text())
+    ranges = {**manifest.get("optionalDependencies", {}), **manifest.get("dependencies", {})}
+    wanted = {name: ranges[name] for name in sorted(packages) if name in ranges}
+    with locked(deps_dir.parent / f".{deps_dir.name}.lock"):
+        stamp = deps_dir / ".installed.json"
+        installed = json.loads(stamp.read_text()) if stamp.is_file() else {}
+        if not set(wanted) <= set(installed) or not (deps_dir / "node_modules").is_dir():
+            wanted = {**installed, **wanted}
+            deps_dir.mkdir(parents=True, exist_ok=True)
+            (deps_dir / "package.json").write_text(
+                json.dumps(
+                    {
+                        "name": "openclaw-patcher-deps",
+                        "private": True,
+                        "dependencies": wanted,
+                        "overrides": manifest.get("overrides", {}),
+                    },
+                    indent=2,
+                )
+            )
+            run_npm(
+                [
+                    "install",
+                    "--ignore-scripts",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                    str(deps_dir),
+                ],
+                timeout=1800,
+            )
+            stamp.write_text(json.dumps(wanted, indent=2))
+    link = root / "node_modules"
+    if link.is_symlink() and link.resolve() == (deps_dir / "node_modules").resolve():
+        return
+    if link.exists() and not link.is_symlink():
+        return  # a real install (verify --root): its own node_modules wins
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    link.symlink_to(deps_dir / "node_modules", target_is_directory=True)
+
+
+@dataclass
+class HarnessRun:
+    """What one harness process reported."""
+
+    result: dict[str, Any]
+    events: list[tuple[str, Any]]
+    stderr: str
+
+
+def scratch_env(scratch: Path) -> dict[str, str]:
+    """The environment of a harness process: isolated state, no test-mode switches."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VITEST", "NODE_ENV", "NODE_OPTIONS")}
+    home = scratch / "home"
+    state = scratch / "state"
+    home.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        OPENCLAW_HOME=str(home),
+        OPENCLAW_STATE_DIR=str(state),
+        OPENCLAW_CONFIG_PATH=str(state / "openclaw.json"),
+        TZ="UTC",
+    )
+    return env
+
+
+def run_harness(
+    node: Path,
+    scenario: str,
+    symbols: dict[str, Path],
+    settings: dict[str, Any],
+    env: dict[str, str],
+    timeout: float = 300,
+) -> HarnessRun:
+    """Run `patcher/simulate/<scenario>` under `node`; raise HarnessError when it cannot."""
+    config = {
+        "scenario": str(HARNESS_DIR / scenario),
+        "symbols": {name: str(path) for name, path in symbols.items()},
+        "settings": settings,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(config, fh)
+        config_path = fh.name
+    try:
+        proc = subprocess.Popen(
+            [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            kill_group(proc)
+            raise HarnessError(
+                f"the harness ({scenario}) did not finish in {timeout:.0f} s."
+            ) from exc
+        except BaseException:
+            kill_group(proc)
+            raise
+    finally:
+        os.unlink(config_path)
+    events = []
+    for line in stdout.splitlines():
+        if line.startswith("@@"):
+            kind, _, payload = line[2:].partition(" ")
+            events.append((kind, json.loads(payload or "null")))
+    errors = [payload for kind, payload in events if kind == "error"]
+    results = [payload for kind, payload in events if kind == "result"]
+    if errors or not results:
+        detail = (
+            errors[0]["message"] if errors else (stderr.strip().splitlines() or ["no output"])[-1]
+        )
+        raise HarnessError(f"the harness ({scenario}) failed: {detail.splitlines()[0]}")
+    return HarnessRun(results[-1], events, stderr)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """End a harness process and everything it started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Prepared:
+    """A release ready to run: its root, a Node that fits it, and the functions to load."""
+
+    root: Path
+    node: Path
+    node_source: str
+    symbols: dict[str, Path]
+
+
+def prepare(root: Path, names: Iterable[str], cache: Path, deps_key: str) -> Prepared:
+    """Locate `names` in the release at `root`, find Node, and install what those chunks import.
+
+    `deps_key` names the dependency install in the cache (the version for a fetched release);
+    an install that has its own `node_modules` (verify --root) uses that instead.
+    """
+    from patcher.install import open_install
+    from patcher.node import find_node
+
+    install = open_install(root)
+    node = find_node(install.engines_node, cache, install.root)
+    symbols = locate_definitions(install.dist, names)
+    if not (install.root / "node_modules").is_dir() or (install.root / "node_modules").is_symlink():
+        ensure_dependencies(
+            install.root, import_closure(symbols.values()), cache / "deps" / deps_key
+        )
+    return Prepared(install.root, node.path, node.source, symbols)
