@@ -1,0 +1,116 @@
+"""Validate and migrate a 5,000-job cron store; print the times.
+
+    python benchmarks/store.py [--jobs 5000] [--runs 5]
+
+Builds a jobs.json with inline state (the 2026.4.14 shape) and a split jobs.json +
+jobs-state.json (2026.4.22+) of N jobs each, a tenth of them running, then times
+`inspect_store` (read, parse, validate every file) and `migrate_store` (validate, back up,
+write atomically) as the library runs them, median of several runs on fresh copies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from patcher.statedir import StoreLocation
+from patcher.store import inspect_store, migrate_store
+
+
+def make_jobs(n: int, inline: bool, rng: random.Random) -> tuple[list[dict], dict]:
+    jobs, states = [], {}
+    for i in range(n):
+        kind = ("every", "cron", "at")[i % 3]
+        schedule = {
+            "every": {"kind": "every", "everyMs": 60_000 * (1 + i % 60)},
+            "cron": {"kind": "cron", "expr": "*/5 * * * *", "tz": "UTC"},
+            "at": {"kind": "at", "at": "2026-04-14T09:00:00.000Z"},
+        }[kind]
+        payload = (
+            {"kind": "agentTurn", "message": f"job {i}", "timeoutSeconds": 600}
+            if i % 2
+            else {"kind": "systemEvent", "text": f"event {i}"}
+        )
+        state = {
+            "nextRunAtMs": 1_776_000_000_000 + i,
+            "lastRunStatus": "ok",
+            "consecutiveErrors": 0,
+        }
+        if rng.random() < 0.1:
+            state["runningAtMs"] = 1_776_000_000_000 + i
+        job = {
+            "id": f"job-{i:05d}",
+            "name": f"job number {i}",
+            "enabled": True,
+            "createdAtMs": 1_775_000_000_000,
+            "schedule": schedule,
+            "sessionTarget": "isolated" if i % 2 else "main",
+            "wakeMode": "now",
+            "payload": payload,
+            "delivery": {"mode": "announce", "channel": "telegram", "to": str(i)},
+            "state": state if inline else {},
+        }
+        if inline:
+            job["updatedAtMs"] = 1_776_000_000_000
+        jobs.append(job)
+        states[job["id"]] = {"updatedAtMs": 1_776_000_000_000, "state": state}
+    return jobs, states
+
+
+def build(root: Path, n: int, inline: bool) -> StoreLocation:
+    rng = random.Random(79196)
+    jobs, states = make_jobs(n, inline, rng)
+    cron = root / "cron"
+    cron.mkdir(parents=True)
+    (cron / "jobs.json").write_text(json.dumps({"version": 1, "jobs": jobs}, indent=2))
+    if not inline:
+        (cron / "jobs-state.json").write_text(json.dumps({"version": 1, "jobs": states}, indent=2))
+    return StoreLocation(root, cron / "jobs.json", None, "benchmark")
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(
+        f"machine  {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for inline in (True, False):
+            shape = "jobs.json, inline state" if inline else "jobs.json + jobs-state.json"
+            template = Path(tmp) / ("inline" if inline else "split")
+            location = build(template, args.jobs, inline)
+            size = sum(p.stat().st_size for p in location.jobs_path.parent.iterdir())
+            validate, migrate = [], []
+            for run in range(args.runs):
+                copy = Path(tmp) / f"run-{inline}-{run}"
+                shutil.copytree(template, copy)
+                loc = StoreLocation(copy, copy / "cron" / "jobs.json", None, "benchmark")
+                validate.append(timed(lambda loc=loc: inspect_store(loc)))
+                migrate.append(timed(lambda loc=loc: migrate_store(loc)))
+            print(
+                f"{shape:<28} {args.jobs} jobs, {size / 1e6:.1f} MB: "
+                f"validate median {statistics.median(validate):.2f} s, "
+                f"migrate median {statistics.median(migrate):.2f} s ({args.runs} runs)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

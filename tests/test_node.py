@@ -1,0 +1,97 @@
+"""Choosing a Node for a release: engines ranges, the user's Node, provisioning from npm."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import patcher.node as node_mod
+from patcher.errors import EnvironmentMissing
+from patcher.node import find_node, npm_package_name, satisfies
+
+RANGE_7 = ">=22.22.3 <23 || >=24.15.0 <25 || >=25.9.0"
+RANGE_9 = ">=24.16.0 <25 || >=26.1.0"
+
+
+@pytest.mark.parametrize(
+    ("version", "engines", "ok"),
+    [
+        ("v22.14.0", ">=22.14.0", True),
+        ("v20.20.2", ">=22.14.0", False),
+        ("v22.23.3", RANGE_7, True),
+        ("v22.22.2", RANGE_7, False),
+        ("v23.5.0", RANGE_7, False),
+        ("v24.15.0", RANGE_7, True),
+        ("v25.10.0", RANGE_7, True),
+        ("v24.16.0", RANGE_9, True),
+        ("v22.23.3", RANGE_9, False),
+        ("v26.1.0", RANGE_9, True),
+        ("v22.1.0", "^22", True),
+        ("v23.0.0", "^22.1", False),
+        ("v22.5.9", "~22.5", True),
+        ("v22.6.0", "~22.5.1", False),
+        ("v22.0.0", "22.x", True),
+        ("v18.0.0", None, True),
+        ("garbage", ">=1", False),
+    ],
+)
+def test_satisfies(version, engines, ok):
+    assert satisfies(version, engines) is ok
+
+
+def test_package_name_for_this_machine():
+    assert npm_package_name().startswith(f"node-{'linux' if sys.platform == 'linux' else ''}")
+
+
+def fake_node(tmp_path, name: str, version: str):
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\necho {version}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_the_users_node_is_used_when_it_fits(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    fake_node(tmp_path, "node", "v24.16.0")
+    found = find_node(RANGE_9, tmp_path / "cache")
+    assert (found.source, found.version) == ("PATH", "v24.16.0")
+
+
+def test_the_node_beside_a_global_install_comes_first(tmp_path, monkeypatch):
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    fake_node(prefix / "bin", "node", "v22.22.3")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    found = find_node(RANGE_7, tmp_path / "cache", prefix / "lib" / "node_modules" / "openclaw")
+    assert found.source == "install"
+
+
+def test_provisioning_when_no_node_fits(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    fake_node(tmp_path, "node", "v20.20.2")
+    asked = []
+
+    def versions(spec):
+        asked.append(spec)
+        return ["22.9.0", "22.23.3"] if spec.endswith("@22") else []
+
+    def fetch(package, version, cache, folder):
+        root = cache / folder / version / "package"
+        (root / "bin").mkdir(parents=True)
+        fake_node(root / "bin", "node", f"v{version}")
+        return root
+
+    monkeypatch.setattr(node_mod, "package_versions", versions)
+    monkeypatch.setattr(node_mod, "fetch_package", fetch)
+    found = find_node(">=22.14.0", tmp_path / "cache")
+    assert found.version == "v22.23.3"
+    assert found.source.endswith("@22.23.3")
+    assert asked == [f"{npm_package_name()}@22"]
+
+
+def test_no_node_at_all_is_a_missing_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(node_mod, "package_versions", lambda spec: [])
+    with pytest.raises(EnvironmentMissing, match="no node-.* release satisfies"):
+        find_node(">=99", tmp_path / "cache")

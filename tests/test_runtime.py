@@ -1,0 +1,109 @@
+"""The harness plumbing on synthetic bundles: locating functions, import closures, failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import BUNDLES
+
+from patcher.runtime import (
+    HarnessError,
+    ensure_dependencies,
+    import_closure,
+    locate_definitions,
+    package_name,
+    run_harness,
+    scratch_env,
+)
+
+
+def test_locate_definitions_by_name():
+    dist = BUNDLES / "2026.8.1-fixed-worker" / "dist"
+    found = locate_definitions(dist, ["markCronJobActive", "hasBackingSession"])
+    # The minified worker bundle defines both too; only region chunks are modules to load.
+    assert found["markCronJobActive"].name == "active-jobs-Y1.js"
+    assert found["hasBackingSession"].name == "task-registry.maintenance-Y2.js"
+
+
+def test_locate_refuses_missing_and_ambiguous():
+    with pytest.raises(HarnessError, match="CronService defined once .* found in no chunk"):
+        locate_definitions(BUNDLES / "2026.4.14-inline-json" / "dist", ["CronService"])
+    with pytest.raises(
+        HarnessError, match="found in task-registry.maintenance-K1.js, task-registry"
+    ):
+        locate_definitions(BUNDLES / "unknown-two-sweepers" / "dist", ["hasBackingSession"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("semver", "semver"),
+        ("@scope/pkg/sub.js", "@scope/pkg"),
+        ("./x.js", None),
+        ("node:fs", None),
+    ],
+)
+def test_package_name(spec, name):
+    assert package_name(spec) == name
+
+
+def test_import_closure_follows_chunks_and_requires(tmp_path):
+    (tmp_path / "a.js").write_text(
+        'import { x } from "./b.js";\nimport json5 from "json5";\nexport * from "./c.js";\n'
+        'const lazy = () => import("./never.js");\n'
+    )
+    (tmp_path / "b.js").write_text(
+        'import "zod";\nconst s = createRequire(import.meta.url)("semver");\nexport const x = 1;\n'
+    )
+    (tmp_path / "c.js").write_text(
+        'import { a } from "@scope/pkg/deep";\nimport fs from "node:fs";\n'
+    )
+    (tmp_path / "never.js").write_text('import "should-not-appear";\n')
+    assert import_closure([tmp_path / "a.js"]) == {"json5", "zod", "semver", "@scope/pkg"}
+
+
+def test_ensure_dependencies_links_and_keeps_a_real_install(tmp_path, monkeypatch):
+    root = tmp_path / "pkg"
+    root.mkdir()
+    (root / "package.json").write_text(
+        json.dumps({"dependencies": {"json5": "^2.2.3"}, "overrides": {"axios": "1.0.0"}})
+    )
+    calls = []
+
+    def fake_npm(args, timeout=0):
+        calls.append(args)
+        prefix = args[args.index("--prefix") + 1]
+        (tmp_path / prefix / "node_modules").mkdir(parents=True, exist_ok=True)
+        return ""
+
+    monkeypatch.setattr("patcher.runtime.run_npm", fake_npm)
+    deps = tmp_path / "deps" / "v1"
+    ensure_dependencies(root, {"json5", "not-a-dependency"}, deps)
+    manifest = json.loads((deps / "package.json").read_text())
+    assert manifest["dependencies"] == {"json5": "^2.2.3"}
+    assert manifest["overrides"] == {"axios": "1.0.0"}
+    assert (root / "node_modules").resolve() == (deps / "node_modules").resolve()
+    ensure_dependencies(root, {"json5"}, deps)
+    assert len(calls) == 1  # reused
+
+
+def test_harness_failure_is_a_harness_error_not_a_verdict(tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is needed on PATH for the harness tests")
+    chunk = tmp_path / "chunk.mjs"
+    chunk.write_text("function hidden() { return 41; }\n")
+    env = scratch_env(tmp_path / "scratch")
+    with pytest.raises(HarnessError, match="harness .*failed"):
+        run_harness(node, "store_reader.mjs", {"CronService": chunk}, {"storePath": "x"}, env)
+
+
+def test_scratch_env_is_isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("VITEST", "1")
+    monkeypatch.setenv("NODE_ENV", "test")
+    env = scratch_env(tmp_path)
+    assert "VITEST" not in env and "NODE_ENV" not in env
+    assert env["HOME"] == str(tmp_path / "home")
+    assert env["OPENCLAW_STATE_DIR"] == str(tmp_path / "state")
