@@ -52,9 +52,14 @@ def _definition_needles(name: str) -> list[bytes]:
     ]
 
 
-def locate_definitions(dist: Path, names: Iterable[str]) -> dict[str, Path]:
-    """The chunk that defines each name, by content; refuses a missing or ambiguous name."""
+def locate_definitions(dist: Path, names: Iterable[str], required: bool = True) -> dict[str, Path]:
+    """The chunk that defines each name, by content; refuses a missing or ambiguous name.
+
+    With `required=False` a name defined nowhere is left out (a function later releases
+    added, such as configureTaskRegistryMaintenance from 2026.4.25)."""
     names = list(names)
+    if not names:
+        return {}
     needles: list[bytes] = []
     owner: list[str] = []
     for name in names:
@@ -76,6 +81,8 @@ def locate_definitions(dist: Path, names: Iterable[str]) -> dict[str, Path]:
                 found[name].append(Path(path))
     result = {}
     for name, paths in found.items():
+        if not paths and not required:
+            continue
         if len(paths) != 1:
             where = ", ".join(p.name for p in paths) or "no chunk"
             raise HarnessError(
@@ -187,6 +194,90 @@ def scratch_env(scratch: Path) -> dict[str, str]:
     return env
 
 
+def _write_config(
+    scenario: str,
+    symbols: dict[str, Path],
+    settings: dict[str, Any],
+    clock: dict[str, Any] | None,
+    optional: Iterable[str] = (),
+) -> str:
+    config = {
+        "scenario": str(HARNESS_DIR / scenario),
+        "symbols": {name: str(path) for name, path in symbols.items()},
+        "optional": list(optional),
+        "settings": settings,
+        "clock": clock,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(config, fh)
+        return fh.name
+
+
+def _parse_events(stdout: str) -> list[tuple[str, Any]]:
+    events = []
+    for line in stdout.splitlines():
+        if line.startswith("@@"):
+            kind, _, payload = line[2:].partition(" ")
+            events.append((kind, json.loads(payload or "null")))
+    return events
+
+
+def run_until_killed(
+    node: Path,
+    scenario: str,
+    symbols: dict[str, Path],
+    settings: dict[str, Any],
+    env: dict[str, str],
+    event: str,
+    clock: dict[str, Any] | None = None,
+    optional: Iterable[str] = (),
+    timeout: float = 120,
+) -> HarnessRun:
+    """Run a scenario until it reports `event`, then kill it with SIGKILL (a crashed gateway)."""
+    import selectors
+    import time
+
+    config_path = _write_config(scenario, symbols, settings, clock, optional)
+    proc = subprocess.Popen(
+        [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    buffer = b""
+    try:
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HarnessError(
+                    f"the harness ({scenario}) did not report {event} in {timeout:.0f} s."
+                )
+            if not selector.select(remaining):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                stderr = proc.stderr.read().decode("utf-8", "replace")
+                events = _parse_events(buffer.decode("utf-8", "replace"))
+                errors = [p["message"] for k, p in events if k == "error"]
+                detail = (errors or stderr.strip().splitlines() or ["no output"])[-1]
+                raise HarnessError(
+                    f"the harness ({scenario}) ended before {event}: {detail.splitlines()[0]}"
+                )
+            buffer += chunk
+            if f"@@{event} ".encode() in buffer and buffer.endswith(b"\n"):
+                break
+    finally:
+        kill_group(proc)
+        os.unlink(config_path)
+    events = _parse_events(buffer.decode("utf-8", "replace"))
+    payload = next(p for k, p in events if k == event)
+    return HarnessRun(payload, events, "")
+
+
 def run_harness(
     node: Path,
     scenario: str,
@@ -194,16 +285,11 @@ def run_harness(
     settings: dict[str, Any],
     env: dict[str, str],
     timeout: float = 300,
+    clock: dict[str, Any] | None = None,
+    optional: Iterable[str] = (),
 ) -> HarnessRun:
     """Run `patcher/simulate/<scenario>` under `node`; raise HarnessError when it cannot."""
-    config = {
-        "scenario": str(HARNESS_DIR / scenario),
-        "symbols": {name: str(path) for name, path in symbols.items()},
-        "settings": settings,
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(config, fh)
-        config_path = fh.name
+    config_path = _write_config(scenario, symbols, settings, clock, optional)
     try:
         proc = subprocess.Popen(
             [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
@@ -225,11 +311,7 @@ def run_harness(
             raise
     finally:
         os.unlink(config_path)
-    events = []
-    for line in stdout.splitlines():
-        if line.startswith("@@"):
-            kind, _, payload = line[2:].partition(" ")
-            events.append((kind, json.loads(payload or "null")))
+    events = _parse_events(stdout)
     errors = [payload for kind, payload in events if kind == "error"]
     results = [payload for kind, payload in events if kind == "result"]
     if errors or not results:
@@ -258,7 +340,9 @@ class Prepared:
     symbols: dict[str, Path]
 
 
-def prepare(root: Path, names: Iterable[str], cache: Path, deps_key: str) -> Prepared:
+def prepare(
+    root: Path, names: Iterable[str], cache: Path, deps_key: str, optional: Iterable[str] = ()
+) -> Prepared:
     """Locate `names` in the release at `root`, find Node, and install what those chunks import.
 
     `deps_key` names the dependency install in the cache (the version for a fetched release);
@@ -270,6 +354,7 @@ def prepare(root: Path, names: Iterable[str], cache: Path, deps_key: str) -> Pre
     install = open_install(root)
     node = find_node(install.engines_node, cache, install.root)
     symbols = locate_definitions(install.dist, names)
+    symbols.update(locate_definitions(install.dist, optional, required=False))
     if not (install.root / "node_modules").is_dir() or (install.root / "node_modules").is_symlink():
         ensure_dependencies(
             install.root, import_closure(symbols.values()), cache / "deps" / deps_key

@@ -9,6 +9,26 @@ import { register } from "node:module";
 import { pathToFileURL } from "node:url";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
+
+// The clock rule (DESIGN.md): every Date.now() read advances at least 1 ms, as on a loaded
+// machine, so recovery that needs two reads to land in the same millisecond fails every
+// time; `offsetMs` moves this process's time (process B runs after the grace), and a
+// scenario can move it further with globalThis.__patcherClock.advance(ms).
+if (config.clock) {
+  const realNow = Date.now.bind(Date);
+  let offset = config.clock.offsetMs ?? 0;
+  let last = 0;
+  Date.now = () => {
+    const t = Math.max(realNow() + offset, config.clock.stepMs ? last + config.clock.stepMs : 0);
+    last = t;
+    return t;
+  };
+  globalThis.__patcherClock = {
+    advance(ms) {
+      offset += ms;
+    },
+  };
+}
 const exportsByUrl = {};
 for (const [name, file] of Object.entries(config.symbols)) {
   const url = pathToFileURL(file).href;
@@ -29,6 +49,7 @@ async function loadSymbols() {
     if (value === undefined) missing.push(`${name} (${file})`);
     symbols[name] = value;
   }
+  for (const name of config.optional ?? []) symbols[name] ??= undefined;
   if (missing.length) throw new Error(`harness could not load: ${missing.join(", ")}`);
   return symbols;
 }

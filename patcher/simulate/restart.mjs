@@ -1,0 +1,160 @@
+// Scenario: the restart contract (DESIGN.md) on the release's own code.
+//
+// Phase "a" (process A): the real CronService runs a recurring job R and a one-shot job O
+// whose runners block; once both are inside their runner (task records created), it reports
+// "ready" and the Python driver kills it with SIGKILL. It also adds M, for a manual run in B.
+//
+// Phase "b" (process B), on a copy of A's state dir with the clock past the 5-minute grace:
+// configures task maintenance as the gateway does (runtimeAuthoritative), starts the real
+// CronService without awaiting start(), and sweeps with the real maintenance:
+//   mode "race": once, right after start() is called, before it can finish;
+//   mode "main": while the catch-up run of R and a manual run of M block in their runners,
+//     after moving the clock past the grace again, then after releasing them and once more.
+// Each observation is the list of cron task records at that moment.
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const GRACE_PLUS = 6 * 60_000;
+
+function cronRecords(symbols) {
+  symbols.ensureTaskRegistryReady?.();
+  return symbols
+    .listTaskRecords()
+    .filter((task) => task.runtime === "cron")
+    .map((task) => ({
+      taskId: task.taskId,
+      runId: task.runId ?? null,
+      jobId: task.sourceId ?? null,
+      status: task.status,
+      error: task.error ?? null,
+      summary: task.terminalSummary ?? null,
+      startedAt: task.startedAt ?? null,
+      endedAt: task.endedAt ?? null,
+    }))
+    .sort((a, b) => String(a.runId).localeCompare(String(b.runId)));
+}
+
+function blockingRunners(emit) {
+  const live = new Map();
+  const entered = new Map();
+  const waiters = [];
+  let blocking = true;
+  const runner = async ({ job }) => {
+    emit("running", { jobId: job.id });
+    entered.set(job.id, (entered.get(job.id) ?? 0) + 1);
+    for (const waiter of waiters.splice(0)) waiter();
+    if (!blocking) return { status: "ok", summary: `finished ${job.id}` };
+    return await new Promise((resolve) => live.set(job.id, resolve));
+  };
+  const waitFor = async (jobId, timeoutMs) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!entered.get(jobId)) {
+      if (Date.now() > deadline) return false;
+      await Promise.race([new Promise((resolve) => waiters.push(resolve)), sleep(50)]);
+    }
+    return true;
+  };
+  const releaseAll = () => {
+    blocking = false; // later runs (the timer re-fires) end at once
+    for (const [jobId, resolve] of live) {
+      live.delete(jobId);
+      resolve({ status: "ok", summary: `finished ${jobId}` });
+    }
+  };
+  return { runner, waitFor, releaseAll, entered };
+}
+
+function makeService(symbols, config, runner) {
+  return new symbols.CronService({
+    storePath: config.storePath,
+    cronEnabled: true,
+    cronConfig: { maxConcurrentRuns: 4 },
+    defaultAgentId: "main",
+    log: silent,
+    enqueueSystemEvent() {
+      return true;
+    },
+    requestHeartbeatNow() {},
+    requestHeartbeat() {},
+    runHeartbeatOnce: async () => ({ status: "ran", durationMs: 1 }),
+    runIsolatedAgentJob: runner,
+    onEvent() {},
+  });
+}
+
+async function phaseA({ symbols, config, emit }) {
+  const runners = blockingRunners(emit);
+  const cron = makeService(symbols, config, runners.runner);
+  await cron.start();
+  const now = Date.now();
+  const agentTurn = (message) => ({ kind: "agentTurn", message });
+  const base = { enabled: true, sessionTarget: "isolated", wakeMode: "now" };
+  const recurring = await cron.add({ ...base, name: "recurring R", schedule: { kind: "every", everyMs: 1500, anchorMs: now }, payload: agentTurn("R") });
+  const oneShot = await cron.add({ ...base, name: "one-shot O", deleteAfterRun: false, schedule: { kind: "at", at: new Date(now + 1500).toISOString() }, payload: agentTurn("O") });
+  const manual = await cron.add({ ...base, name: "manual M", schedule: { kind: "every", everyMs: 86_400_000, anchorMs: now }, payload: agentTurn("M") });
+  const ok = (await runners.waitFor(recurring.id, 30_000)) && (await runners.waitFor(oneShot.id, 30_000));
+  if (!ok) throw new Error("process A: the cron timer did not start the jobs within 30 s");
+  await sleep(50); // let the task registry finish its synchronous write of both records
+  emit("ready", {
+    jobs: { R: recurring.id, O: oneShot.id, M: manual.id },
+    records: cronRecords(symbols),
+  });
+  await new Promise(() => {}); // wait for SIGKILL
+}
+
+async function phaseB({ symbols, config, emit }) {
+  symbols.configureTaskRegistryMaintenance?.({
+    cronStorePath: config.storePath,
+    cronRuntimeAuthoritative: true,
+    runtimeAuthoritative: true,
+  });
+  const jobs = config.jobs;
+  const runners = blockingRunners(emit);
+  const cron = makeService(symbols, config, runners.runner);
+  const observations = [];
+  const observe = (label, sweep) => {
+    observations.push({ label, sweep, records: cronRecords(symbols) });
+  };
+  const sweep = async (label) => {
+    const result = await symbols.runTaskRegistryMaintenance();
+    observe(label, result ?? null);
+  };
+  let startError = null;
+  const started = cron.start().catch((error) => {
+    startError = String(error?.stack ?? error);
+  });
+
+  if (config.mode === "race") {
+    // Before start() can finish: the dead runs are past the grace and no run is live.
+    await sweep("race");
+    runners.releaseAll();
+    await Promise.race([started, sleep(5_000)]);
+    cron.stop();
+    return { observations, startError, catchup: runners.entered.has(jobs.R) };
+  }
+
+  const catchup = await runners.waitFor(jobs.R, 10_000);
+  const manualRun = cron.run(jobs.M, "force").catch((error) => ({ error: String(error) }));
+  const manual = await runners.waitFor(jobs.M, 10_000);
+  observe("live", null);
+  globalThis.__patcherClock.advance(GRACE_PLUS);
+  await sweep("live-past-grace");
+  runners.releaseAll();
+  await Promise.race([started, sleep(10_000)]);
+  const manualResult = await Promise.race([manualRun, sleep(10_000)]);
+  cron.stop(); // no new timer runs; the ones in flight end at once now
+  await sleep(300);
+  globalThis.__patcherClock.advance(GRACE_PLUS);
+  await sweep("final");
+  return {
+    observations,
+    startError,
+    catchup,
+    manual,
+    manualResult: manualResult ?? null,
+    replayedOneShot: runners.entered.has(jobs.O),
+  };
+}
+
+export async function main(context) {
+  return context.config.phase === "a" ? await phaseA(context) : await phaseB(context);
+}
