@@ -236,6 +236,51 @@ def store_migrate(state_dir: str | None, dry_run: bool, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _render_side(title: str, side: dict) -> None:
+    verdict = "ok" if side["ok"] else "FAILED"
+    extra = ""
+    if "bug_reproduced" in side:
+        extra = "; bug reproduced" if side["bug_reproduced"] else "; bug not reproduced"
+    click.echo(f"{title}: {verdict}{extra} ({side['seconds']} s, node {side['node']})")
+    for name, scenario in side["scenarios"].items():
+        click.echo(f"  {'pass' if scenario['passed'] else 'FAIL'}  {name}")
+        for failure in scenario["failures"]:
+            click.echo(f"        {failure}")
+        for note in scenario["notes"]:
+            click.echo(f"        note: {note}")
+
+
+@main.command()
+@click.option("--root", type=click.Path(), help="Verify this install, with its own node_modules.")
+@click.option("--release", "version", help="Fetch this release with the npm CLI and verify it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+@_guarded
+def verify(ctx: click.Context, root: str | None, version: str | None, as_json: bool) -> int:
+    """Run the restart scenarios on a release's own code (pristine, and patched once it exists)."""
+    from patcher.errors import UsageError
+    from patcher.releases import cache_dir, fetch_release
+    from patcher.verify import verify_install
+
+    if bool(root) == bool(version):
+        raise UsageError("pass exactly one of --root DIR and --release VERSION.")
+    cache = cache_dir(ctx.obj["cache_dir"])
+    target = fetch_release(version, cache) if version else Path(root)
+    report = verify_install(target, cache, fetched=bool(version))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(
+            f"openclaw {report.version} ({report.status}, {report.family or '-'}) at {report.root}"
+        )
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        if report.pristine is not None:
+            _render_side("pristine", report.pristine.to_json(pristine=True))
+        click.echo(report.summary)
+    return report.exit_code
+
+
 @main.command()
 @click.argument("version")
 @click.pass_context

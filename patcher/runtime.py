@@ -129,6 +129,11 @@ def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
     manifest = json.loads((root / "package.json").read_text())
     ranges = {**manifest.get("optionalDependencies", {}), **manifest.get("dependencies", {})}
     wanted = {name: ranges[name] for name in sorted(packages) if name in ranges}
+    if packages and not wanted and len(packages) == 1:
+        raise HarnessError(
+            f"the release imports {next(iter(packages))}, which its package.json does not "
+            "declare: the harness cannot install it."
+        )
     with locked(deps_dir.parent / f".{deps_dir.name}.lock"):
         stamp = deps_dir / ".installed.json"
         installed = json.loads(stamp.read_text()) if stamp.is_file() else {}
@@ -159,13 +164,29 @@ def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
             )
             stamp.write_text(json.dumps(wanted, indent=2))
     link = root / "node_modules"
-    if link.is_symlink() and link.resolve() == (deps_dir / "node_modules").resolve():
+    installed_dir = deps_dir / "node_modules"
+    if link.is_symlink() and link.resolve() == installed_dir.resolve():
         return
-    if link.exists() and not link.is_symlink():
-        return  # a real install (verify --root): its own node_modules wins
+    if link.is_dir() and not link.is_symlink():
+        # The tarball bundles some packages in its own node_modules (2026.9.x): keep them,
+        # and link each installed package beside them.
+        _link_packages(installed_dir, link)
+        return
     with contextlib.suppress(FileNotFoundError):
         link.unlink()
-    link.symlink_to(deps_dir / "node_modules", target_is_directory=True)
+    link.symlink_to(installed_dir, target_is_directory=True)
+
+
+def _link_packages(source: Path, target: Path) -> None:
+    """Symlink every package of `source` (a node_modules) into `target` where it is missing."""
+    for entry in source.iterdir():
+        if entry.name.startswith("."):
+            continue
+        if entry.name.startswith("@") and entry.is_dir():
+            (target / entry.name).mkdir(exist_ok=True)
+            _link_packages(entry, target / entry.name)
+        elif not (target / entry.name).exists():
+            (target / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
 
 
 @dataclass
@@ -338,15 +359,38 @@ class Prepared:
     node: Path
     node_source: str
     symbols: dict[str, Path]
+    deps_dir: Path | None = None  # where missing packages go; None: the install's own
+
+    def run(self, action):
+        """Run `action()`; when it fails on a package the release declares but the static
+        import closure missed (a lazy `import()`), install that package and try again."""
+        tried: set[str] = set()
+        while True:
+            try:
+                return action()
+            except HarnessError as exc:
+                match = _MISSING_PACKAGE.search(str(exc))
+                name = package_name(match.group(1)) if match else None
+                if self.deps_dir is None or name is None or name in tried:
+                    raise
+                tried.add(name)
+                ensure_dependencies(self.root, {name}, self.deps_dir)
+
+
+_MISSING_PACKAGE = re.compile(r"Cannot find (?:package|module) '([^']+)'")
 
 
 def prepare(
-    root: Path, names: Iterable[str], cache: Path, deps_key: str, optional: Iterable[str] = ()
+    root: Path,
+    names: Iterable[str],
+    cache: Path,
+    deps_key: str | None,
+    optional: Iterable[str] = (),
 ) -> Prepared:
     """Locate `names` in the release at `root`, find Node, and install what those chunks import.
 
-    `deps_key` names the dependency install in the cache (the version for a fetched release);
-    an install that has its own `node_modules` (verify --root) uses that instead.
+    `deps_key` names the dependency install in the cache (the version of a fetched release);
+    None for an existing install (verify --root), which runs with its own node_modules.
     """
     from patcher.install import open_install
     from patcher.node import find_node
@@ -355,8 +399,7 @@ def prepare(
     node = find_node(install.engines_node, cache, install.root)
     symbols = locate_definitions(install.dist, names)
     symbols.update(locate_definitions(install.dist, optional, required=False))
-    if not (install.root / "node_modules").is_dir() or (install.root / "node_modules").is_symlink():
-        ensure_dependencies(
-            install.root, import_closure(symbols.values()), cache / "deps" / deps_key
-        )
-    return Prepared(install.root, node.path, node.source, symbols)
+    deps_dir = cache / "deps" / deps_key if deps_key is not None else None
+    if deps_dir is not None:
+        ensure_dependencies(install.root, import_closure(symbols.values()), deps_dir)
+    return Prepared(install.root, node.path, node.source, symbols, deps_dir)

@@ -1,12 +1,12 @@
 """`verify`: the restart contract of DESIGN.md, checked on a release's own code.
 
 Process A (the release's real CronService and task registry) runs a recurring job R and a
-one-shot job O with blocking runners and is killed with SIGKILL mid-run. Process B, on a
-copy of A's state dir and with the clock past the 5-minute grace, starts the real
-CronService as the gateway does (start() not awaited, task maintenance configured
-`runtimeAuthoritative`) and runs the real sweep: once before start() can finish ("race"),
-and in a second copy while the catch-up run of R and a manual run of a third job block in
-their runners, then after they end ("main"). Every clock read advances at least 1 ms.
+one-shot job O with blocking runners and is killed with SIGKILL mid-run. Process B, on A's
+state dir and with the clock past the 5-minute grace, starts the real CronService as the
+gateway does (start() not awaited, task maintenance configured `runtimeAuthoritative`)
+and runs the real sweep: while start() is still running (the catch-up run of R blocks in
+its runner: the startup race); while that catch-up run and a manual run of a third job M
+block, past the grace again; and after they end. Every clock read advances >= 1 ms.
 
 Each scenario of the contract is judged from the task records B observed. On a pristine
 affected release the scenarios must fail (the negative control): a record ends `lost` /
@@ -44,21 +44,34 @@ SCENARIOS = (
 )
 
 
+LOST = "lost"  # a record the sweeper marked lost ("backing session missing"): #79196
+STUCK = "stuck"  # a dead run's record left running after every run ended
+OTHER = "other"
+
+
 @dataclass
 class ScenarioResult:
     """One scenario of the restart contract: whether it held, why not, what was seen."""
 
     name: str
-    passed: bool = True
-    failures: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
     records: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
-    def fail(self, message: str) -> None:
-        self.passed = False
-        self.failures.append(message)
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def fail(self, kind: str, message: str) -> None:
+        self.failures.append((kind, message))
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "failures": self.failures, "records": self.records}
+        return {
+            "passed": self.passed,
+            "failures": [message for _, message in self.failures],
+            "notes": self.notes,
+            "records": self.records,
+        }
 
 
 @dataclass
@@ -68,6 +81,10 @@ class SideResult:
     scenarios: dict[str, ScenarioResult]
     seconds: float
     node: str
+    # Whether the release's sweeper reconciles cron records at all (a cron branch in
+    # hasBackingSession, 2026.4.5+). Before that, dead runs' records stay running forever,
+    # which is how those releases always behaved, not #79196.
+    cron_reconciliation: bool = True
 
     @property
     def ok(self) -> bool:
@@ -75,7 +92,10 @@ class SideResult:
 
     @property
     def bug_reproduced(self) -> bool:
-        return not self.ok
+        """#79196 shows: a record marked lost, or a dead run left running by a sweeper that
+        reconciles cron records."""
+        kinds = {kind for s in self.scenarios.values() for kind, _ in s.failures}
+        return LOST in kinds or (STUCK in kinds and self.cron_reconciliation)
 
     def to_json(self, pristine: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok}
@@ -110,110 +130,138 @@ def _judge_dead_run(
 ) -> None:
     """A run that died with process A: never lost in B, and finished truthfully by the end."""
     if dead is None:
-        result.fail("process A left no task record for this run")
+        result.fail(OTHER, "process A left no task record for this run")
         return
     for obs in observations:
         seen = _by_run(obs).get(dead["runId"])
         if seen and seen["status"] == "lost":
-            result.fail(f"dead run marked lost at the {obs['label']} sweep: {_describe(seen)}")
+            result.fail(
+                LOST, f"dead run marked lost at the {obs['label']} sweep: {_describe(seen)}"
+            )
             break
     final = _by_run(observations[-1]).get(dead["runId"])
     if final is None:
-        result.fail(f"dead run {dead['runId']} vanished instead of being finished")
+        result.fail(OTHER, f"dead run {dead['runId']} vanished instead of being finished")
     elif final["status"] in ACTIVE:
-        result.fail(f"dead run still {final['status']} after B's runs ended: {_describe(final)}")
+        result.fail(
+            STUCK, f"dead run still {final['status']} after B's runs ended: {_describe(final)}"
+        )
     elif final["status"] != "lost" and not (final.get("error") or final.get("summary")):
-        result.fail(f"dead run ended {final['status']} without a reason")
+        result.fail(OTHER, f"dead run ended {final['status']} without a reason")
 
 
 def evaluate(
-    a: dict[str, Any],
-    race: dict[str, Any],
-    main: dict[str, Any],
-    active_ids: list[str] | None,
-    store_problems: list[str],
+    a: dict[str, Any], b: dict[str, Any], active_ids: list[str] | None, store_problems: list[str]
 ) -> dict[str, ScenarioResult]:
     """Judge every scenario of the contract from what processes A and B reported."""
     jobs = a["jobs"]
     dead = {r["jobId"]: r for r in a["records"]}
-    observations = main["observations"]
+    dead_ids = {r["runId"] for r in a["records"]}
+    observations = b["observations"]
     by_label = {o["label"]: o for o in observations}
-    final = by_label["final"]
+    race, live, past_grace, final = (
+        observations[0],
+        by_label["live"],
+        by_label["live-past-grace"],
+        by_label["final"],
+    )
     results = {name: ScenarioResult(name) for name in SCENARIOS}
 
     def records_of(job: str, obs: dict[str, Any]) -> list[dict[str, Any]]:
         return [r for r in obs["records"] if r["jobId"] == jobs[job]]
 
-    # 1. in-flight across restart (recurring R)
+    # 1. in-flight across restart (recurring R): the dead run finished truthfully, the
+    #    catch-up run running while it ran and ended by its own outcome.
     r1 = results["in_flight_recurring"]
-    dead_r = dead.get(jobs["R"])
-    _judge_dead_run(r1, dead_r, observations)
-    dead_run_id = dead_r["runId"] if dead_r else None
-    catchups = [r for r in records_of("R", final) if r["runId"] != dead_run_id]
-    live = _by_run(by_label["live-past-grace"])
-    for record in catchups:
-        during = live.get(record["runId"])
-        if during and during["status"] != "running":
-            r1.fail(f"catch-up run not running while it ran: {_describe(during)}")
+    _judge_dead_run(r1, dead.get(jobs["R"]), observations)
+    during = _by_run(past_grace)
+    for record in records_of("R", final):
+        if record["runId"] in dead_ids:
+            continue
+        seen = during.get(record["runId"])
+        if seen and seen["status"] != "running":
+            kind = LOST if seen["status"] == "lost" else OTHER
+            r1.fail(kind, f"catch-up run not running while it ran: {_describe(seen)}")
         if record["status"] != "succeeded":
-            r1.fail(f"catch-up run did not end by its own outcome (ok): {_describe(record)}")
+            r1.fail(OTHER, f"catch-up run did not end by its own outcome (ok): {_describe(record)}")
     r1.records = records_of("R", final)
 
-    # 2. one-shot interrupted (O): finished truthfully, not replayed, nothing left running
+    # 2. one-shot interrupted (O): finished truthfully, not replayed, nothing left running.
     r2 = results["one_shot_interrupted"]
     _judge_dead_run(r2, dead.get(jobs["O"]), observations)
-    if main.get("replayedOneShot"):
-        r2.fail("the interrupted one-shot job was run again in B")
+    if b.get("replayedOneShot"):
+        r2.fail(OTHER, "the interrupted one-shot job was run again in B")
     r2.records = records_of("O", final)
 
-    # 3. startup race: a sweep before start() finished marks nothing lost
+    # 3. startup race: a sweep while start() is still running marks nothing lost.
     r3 = results["startup_race"]
-    for record in race["observations"][0]["records"]:
+    if race["label"] != "race":
+        r3.notes.append("start() finished before the sweep (no catch-up run held it open)")
+    for record in race["records"]:
         if record["status"] == "lost":
-            r3.fail(f"marked lost by a sweep during startup: {_describe(record)}")
-    r3.records = race["observations"][0]["records"]
+            r3.fail(LOST, f"marked lost by a sweep during startup: {_describe(record)}")
+    r3.records = race["records"]
 
-    # 4. long live runs: catch-up and manual runs past the grace are not lost
+    # 4. long live runs: catch-up and manual runs older than the grace are not lost.
     r4 = results["long_live_runs"]
-    live_obs = by_label["live-past-grace"]
     for job, what in (("R", "catch-up"), ("M", "manual")):
-        running_before = [r for r in records_of(job, by_label["live"]) if r["status"] == "running"]
-        if not running_before:
-            if job == "M" or main.get("catchup"):
-                r4.fail(f"no {what} run of job {job} was running to observe")
-            continue
-        for record in running_before:
-            now = live.get(record["runId"])
+        running = [
+            r
+            for r in records_of(job, live)
+            if r["status"] == "running" and r["runId"] not in dead_ids
+        ]
+        if not running and (job == "M" or b.get("catchup")):
+            r4.fail(OTHER, f"no {what} run of job {job} was running to observe")
+        for record in running:
+            now = during.get(record["runId"])
             if now and now["status"] != "running":
-                r4.fail(f"live {what} run marked {now['status']} past the grace: {_describe(now)}")
-    r4.records = [r for r in live_obs["records"] if r["jobId"] in (jobs["R"], jobs["M"])]
+                kind = LOST if now["status"] == "lost" else OTHER
+                r4.fail(
+                    kind, f"live {what} run marked {now['status']} past the grace: {_describe(now)}"
+                )
+    r4.records = [r for r in past_grace["records"] if r["jobId"] in (jobs["R"], jobs["M"])]
 
-    # 5. no zombies: once B's runs end, nothing running and no active ids persisted
+    # 5. no zombies: once B's runs end, nothing running and no active ids persisted.
     r5 = results["no_zombies"]
     for record in final["records"]:
         if record["status"] in ACTIVE:
-            r5.fail(f"record still {record['status']} after every run ended: {_describe(record)}")
+            r5.fail(
+                STUCK, f"record still {record['status']} after every run ended: {_describe(record)}"
+            )
     if active_ids:
-        r5.fail(f"the store still lists activeJobIds {active_ids} after every run ended")
+        r5.fail(STUCK, f"the store still lists activeJobIds {active_ids} after every run ended")
     r5.records = [r for r in final["records"] if r["status"] in ACTIVE]
 
-    # 6. store compatibility: what the code wrote validates against schemas/
+    # 6. store compatibility: what the code wrote validates against schemas/.
     r6 = results["store_compatibility"]
     for problem in store_problems:
-        r6.fail(problem)
-    if main.get("startError"):
-        r6.fail(f"CronService.start() failed in B: {main['startError'].splitlines()[0]}")
+        r6.fail(OTHER, problem)
+    if b.get("startError"):
+        r6.fail(OTHER, f"CronService.start() failed in B: {b['startError'].splitlines()[0]}")
     return results
 
 
 def simulate(prepared: Prepared, work: Path) -> SideResult:
-    """Run processes A, B-race and B-main on `prepared` in `work`, and judge the scenarios."""
+    """Run the scenarios, installing packages a lazy import asks for on the way."""
+
+    def attempt() -> SideResult:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        return _simulate(prepared, work)
+
+    return prepared.run(attempt)
+
+
+def _simulate(prepared: Prepared, work: Path) -> SideResult:
+    """Run processes A and B on `prepared` in `work`, and judge the scenarios."""
     started = time.monotonic()
     names = {**prepared.symbols}
     optional = [n for n in HARNESS_OPTIONAL if n not in names]
-    a_dir = work / "a"
-    env = scratch_env(a_dir)
-    store = a_dir / "state" / "cron" / "jobs.json"
+    run_dir = work / "run"
+    env = scratch_env(run_dir)
+    state = run_dir / "state"
+    store = state / "cron" / "jobs.json"
     a = run_until_killed(
         prepared.node,
         "restart.mjs",
@@ -224,40 +272,124 @@ def simulate(prepared: Prepared, work: Path) -> SideResult:
         clock={"offsetMs": 0, "stepMs": 1},
         optional=optional,
     ).result
-    b_results = {}
-    for mode in ("race", "main"):
-        b_dir = work / mode
-        shutil.copytree(a_dir, b_dir, symlinks=True)
-        b_store = b_dir / "state" / "cron" / "jobs.json"
-        settings = {"phase": "b", "mode": mode, "storePath": str(b_store), "jobs": a["jobs"]}
-        b_results[mode] = run_harness(
-            prepared.node,
-            "restart.mjs",
-            names,
-            settings,
-            scratch_env(b_dir),
-            timeout=180,
-            clock={"offsetMs": GRACE_PLUS_MS, "stepMs": 1},
-            optional=optional,
-        ).result
-    main_state = work / "main" / "state"
-    main_store = main_state / "cron" / "jobs.json"
-    report = inspect_store(StoreLocation(main_state, main_store, None, "verify"))
+    # B runs in the same state dir path as A: from 2026.6.1 the SQLite cron store keys its
+    # rows by the store path, and a restarted gateway uses the path it used before.
+    settings = {"phase": "b", "storePath": str(store), "jobs": a["jobs"]}
+    b = run_harness(
+        prepared.node,
+        "restart.mjs",
+        names,
+        settings,
+        env,
+        timeout=180,
+        clock={"offsetMs": GRACE_PLUS_MS, "stepMs": 1},
+        optional=optional,
+    ).result
+    report = inspect_store(StoreLocation(state, store, None, "verify"))
     problems = [
         f"{f.path.name}: {p.pointer or '/'}: {p.message}" for f in report.files for p in f.problems
     ] + [f.error or f.version_error for f in report.files if f.error or f.version_error]
-    active = _store_active_ids(main_state, main_store) if report.kind != "sqlite" else None
-    scenarios = evaluate(a, b_results["race"], b_results["main"], active, problems)
+    active = _store_active_ids(state, store) if report.kind != "sqlite" else None
+    scenarios = evaluate(a, b, active, problems)
     return SideResult(scenarios, time.monotonic() - started, prepared.node_source)
 
 
-def verify_root(root: Path, cache: Path, deps_key: str) -> SideResult:
+def verify_root(
+    root: Path, cache: Path, deps_key: str | None, cron_reconciliation: bool = True
+) -> SideResult:
     """Prepare the install at `root` and run every scenario in a scratch dir (removed after)."""
     prepared = prepare(root, HARNESS_NAMES, cache, deps_key, optional=HARNESS_OPTIONAL)
     with tempfile.TemporaryDirectory(prefix="openclaw-patcher-verify-") as tmp:
-        return simulate(prepared, Path(tmp))
+        side = simulate(prepared, Path(tmp) / "work")
+    side.cron_reconciliation = cron_reconciliation
+    return side
 
 
 def side_summary(side: SideResult) -> str:
     failed = [name for name, s in side.scenarios.items() if not s.passed]
     return "all scenarios passed" if not failed else "failed: " + ", ".join(failed)
+
+
+@dataclass
+class VerifyReport:
+    """What `verify` found for one install or release."""
+
+    root: Path
+    version: str
+    status: str
+    family: str | None
+    pristine: SideResult | None = None
+    patched: SideResult | None = None
+    notes: list[str] = field(default_factory=list)
+    summary: str = ""
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": "openclaw-patcher/verify/1",
+            "version": self.version,
+            "root": str(self.root),
+            "status": self.status,
+            "family": self.family,
+            "pristine": self.pristine.to_json(pristine=True) if self.pristine else None,
+            "patched": self.patched.to_json(pristine=False) if self.patched else None,
+            "notes": self.notes,
+            "summary": self.summary,
+        }
+
+
+def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
+    """Detect the release at `root`, run the scenarios on it, and give the verdict.
+
+    A fetched release (`--release`) gets its dependencies installed into the cache; an
+    existing install (`--root`) runs with its own node_modules.
+    """
+    from patcher.detect import detect_install
+    from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
+    from patcher.families import AFFECTED, UNKNOWN
+    from patcher.install import open_install
+
+    detection = detect_install(open_install(root))
+    install, verdict = detection.install, detection.verdict
+    report = VerifyReport(install.root, install.version, verdict.status, verdict.family)
+    report.notes.extend(verdict.notes)
+    if verdict.status == UNKNOWN:
+        raise RefusedError(
+            f"{install.root}: {verdict.reason}; verify refuses an unknown code shape."
+        )
+    if not detection.bundles.primaries("sweeper"):
+        report.summary = "no task sweeper in this release: cron runs are never marked lost"
+        return report
+    deps_key = install.version if fetched else None
+    reconciles = bool(detection.bundles.facts("sweeper").get("cron_branch"))
+    report.pristine = verify_root(install.root, cache, deps_key, reconciles)
+    reproduced = report.pristine.bug_reproduced
+    if verdict.status != AFFECTED:
+        report.exit_code = EXIT_CHECK_FAILED if reproduced else EXIT_OK
+        if reproduced:
+            report.summary = (
+                f"the bug shows on a release judged {verdict.status}: "
+                f"{side_summary(report.pristine)}"
+            )
+        elif report.pristine.ok:
+            report.summary = f"{verdict.status}: every scenario of the restart contract holds"
+        else:
+            report.summary = (
+                f"{verdict.status}: #79196 does not show (no record is marked lost); this "
+                "release's sweeper never reconciles cron records, so dead runs stay running "
+                f"as they always did here ({side_summary(report.pristine)})"
+            )
+        return report
+    if not reproduced:
+        report.exit_code = EXIT_CHECK_FAILED
+        report.summary = (
+            "negative control failed: the bug did not show on this affected pristine release, "
+            "so the simulation proves nothing here"
+        )
+        return report
+    report.exit_code = EXIT_CHECK_FAILED
+    report.summary = (
+        f"affected: bug reproduced on the pristine release ({side_summary(report.pristine)}); "
+        "no repair is available for it yet"
+    )
+    return report

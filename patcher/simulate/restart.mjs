@@ -4,12 +4,11 @@
 // whose runners block; once both are inside their runner (task records created), it reports
 // "ready" and the Python driver kills it with SIGKILL. It also adds M, for a manual run in B.
 //
-// Phase "b" (process B), on a copy of A's state dir with the clock past the 5-minute grace:
+// Phase "b" (process B), on A's state dir with the clock past the 5-minute grace:
 // configures task maintenance as the gateway does (runtimeAuthoritative), starts the real
-// CronService without awaiting start(), and sweeps with the real maintenance:
-//   mode "race": once, right after start() is called, before it can finish;
-//   mode "main": while the catch-up run of R and a manual run of M block in their runners,
-//     after moving the clock past the grace again, then after releasing them and once more.
+// CronService without awaiting start(), and sweeps with the real maintenance: while start()
+// is still running ("race"); while the catch-up run of R and a manual run of M block in
+// their runners, after moving the clock past the grace again; and once they have ended.
 // Each observation is the list of cron task records at that moment.
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -88,8 +87,8 @@ async function phaseA({ symbols, config, emit }) {
   const now = Date.now();
   const agentTurn = (message) => ({ kind: "agentTurn", message });
   const base = { enabled: true, sessionTarget: "isolated", wakeMode: "now" };
-  const recurring = await cron.add({ ...base, name: "recurring R", schedule: { kind: "every", everyMs: 1500, anchorMs: now }, payload: agentTurn("R") });
-  const oneShot = await cron.add({ ...base, name: "one-shot O", deleteAfterRun: false, schedule: { kind: "at", at: new Date(now + 1500).toISOString() }, payload: agentTurn("O") });
+  const recurring = await cron.add({ ...base, name: "recurring R", schedule: { kind: "every", everyMs: 1000, anchorMs: now }, payload: agentTurn("R") });
+  const oneShot = await cron.add({ ...base, name: "one-shot O", deleteAfterRun: false, schedule: { kind: "at", at: new Date(now + 1000).toISOString() }, payload: agentTurn("O") });
   const manual = await cron.add({ ...base, name: "manual M", schedule: { kind: "every", everyMs: 86_400_000, anchorMs: now }, payload: agentTurn("M") });
   const ok = (await runners.waitFor(recurring.id, 30_000)) && (await runners.waitFor(oneShot.id, 30_000));
   if (!ok) throw new Error("process A: the cron timer did not start the jobs within 30 s");
@@ -123,16 +122,17 @@ async function phaseB({ symbols, config, emit }) {
     startError = String(error?.stack ?? error);
   });
 
-  if (config.mode === "race") {
-    // Before start() can finish: the dead runs are past the grace and no run is live.
-    await sweep("race");
-    runners.releaseAll();
-    await Promise.race([started, sleep(5_000)]);
-    cron.stop();
-    return { observations, startError, catchup: runners.entered.has(jobs.R) };
-  }
-
-  const catchup = await runners.waitFor(jobs.R, 10_000);
+  // The startup race: while start() is still running (its catch-up run of R blocks), or at
+  // the latest right after it resolved, sweep once; the dead runs are past the grace.
+  let finished = false;
+  const catchup = await Promise.race([
+    runners.waitFor(jobs.R, 10_000),
+    started.then(() => {
+      finished = true;
+      return false;
+    }),
+  ]);
+  await sweep(finished ? "race-after-start" : "race");
   const manualRun = cron.run(jobs.M, "force").catch((error) => ({ error: String(error) }));
   const manual = await runners.waitFor(jobs.M, 10_000);
   observe("live", null);
