@@ -396,9 +396,10 @@ def prepare(
     from patcher.node import find_node
 
     install = open_install(root)
-    node = find_node(install.engines_node, cache, install.root)
+    # Functions first: a release the harness cannot load fails fast, before any download.
     symbols = locate_definitions(install.dist, names)
     symbols.update(locate_definitions(install.dist, optional, required=False))
+    node = find_node(install.engines_node, cache, install.root)
     deps_dir = cache / "deps" / deps_key if deps_key is not None else None
     if deps_dir is not None:
         ensure_dependencies(install.root, import_closure(symbols.values()), deps_dir)

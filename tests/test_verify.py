@@ -1,0 +1,133 @@
+"""The restart contract's judgement on synthetic observations, and the verify CLI's refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import BUNDLES
+
+from patcher.cli import main
+from patcher.verify import SideResult, evaluate
+
+JOBS = {"R": "r", "O": "o", "M": "m"}
+DEAD_R = {"runId": "cron:r:100", "jobId": "r", "status": "running", "error": None, "summary": None}
+DEAD_O = {"runId": "cron:o:101", "jobId": "o", "status": "running", "error": None, "summary": None}
+A = {"jobs": JOBS, "records": [DEAD_R, DEAD_O]}
+
+
+def rec(run_id: str, status: str, error: str | None = None, summary: str | None = None) -> dict:
+    job = run_id.split(":")[1]
+    return {"runId": run_id, "jobId": job, "status": status, "error": error, "summary": summary}
+
+
+def b_report(race, live, past, final, **extra) -> dict:
+    labels = ("race", "live", "live-past-grace", "final")
+    observations = [
+        {"label": label, "sweep": None, "records": records}
+        for label, records in zip(labels, (race, live, past, final), strict=True)
+    ]
+    return {"observations": observations, "catchup": True, "manual": True, **extra}
+
+
+def side(results, reconciles=True) -> SideResult:
+    return SideResult(results, 1.0, "test", reconciles)
+
+
+INTERRUPTED = "interrupted by gateway restart"
+
+
+def test_a_repaired_restart_passes_every_scenario():
+    dead_done = [rec("cron:r:100", "failed", INTERRUPTED), rec("cron:o:101", "failed", INTERRUPTED)]
+    catchup, manual = rec("cron:r:500", "running"), rec("cron:m:501", "running")
+    b = b_report(
+        race=[*dead_done, catchup],
+        live=[*dead_done, catchup, manual],
+        past=[*dead_done, catchup, manual],
+        final=[*dead_done, rec("cron:r:500", "succeeded"), rec("cron:m:501", "succeeded")],
+    )
+    result = side(evaluate(A, b, [], []))
+    assert result.ok and not result.bug_reproduced
+    assert json.dumps(result.to_json(pristine=True))  # serialisable
+
+
+def test_79196_lost_records_are_the_bug():
+    lost = "backing session missing"
+    b = b_report(
+        race=[
+            rec("cron:r:100", "lost", lost),
+            rec("cron:o:101", "lost", lost),
+            rec("cron:r:500", "running"),
+        ],
+        live=[rec("cron:r:500", "running"), rec("cron:m:501", "running")],
+        past=[rec("cron:r:500", "lost", lost), rec("cron:m:501", "lost", lost)],
+        final=[
+            rec("cron:r:100", "lost", lost),
+            rec("cron:o:101", "lost", lost),
+            rec("cron:r:500", "succeeded", lost),
+            rec("cron:m:501", "succeeded", lost),
+        ],
+    )
+    scenarios = evaluate(A, b, None, [])
+    failed = {name for name, s in scenarios.items() if not s.passed}
+    assert failed == {
+        "in_flight_recurring",
+        "one_shot_interrupted",
+        "startup_race",
+        "long_live_runs",
+    }
+    assert side(scenarios).bug_reproduced
+    assert "marked lost at the race sweep" in scenarios["in_flight_recurring"].failures[0][1]
+
+
+def test_dead_runs_left_running_are_the_bug_only_where_the_sweeper_reconciles_cron():
+    stuck = [rec("cron:r:100", "running"), rec("cron:o:101", "running")]
+    b = b_report(race=stuck, live=stuck, past=stuck, final=stuck, catchup=False)
+    b["observations"][1]["records"] = [*stuck, rec("cron:m:501", "running")]
+    scenarios = evaluate(A, b, None, [])
+    assert not scenarios["no_zombies"].passed
+    assert side(scenarios, reconciles=True).bug_reproduced
+    assert not side(scenarios, reconciles=False).bug_reproduced  # 2026.4.2: not #79196
+
+
+def test_persisted_active_ids_left_behind_are_zombies_and_store_problems_fail():
+    done = [rec("cron:r:100", "failed", INTERRUPTED), rec("cron:o:101", "failed", INTERRUPTED)]
+    b = b_report(
+        race=done, live=[*done, rec("cron:m:501", "running")], past=done, final=done, catchup=False
+    )
+    scenarios = evaluate(A, b, ["r"], ["jobs.json: /jobs/0: bad"])
+    assert scenarios["no_zombies"].failures[0][1].startswith("the store still lists activeJobIds")
+    assert not scenarios["store_compatibility"].passed
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_verify_needs_exactly_one_target():
+    assert run("verify").exit_code == 2
+    result = run("verify", "--root", "x", "--release", "2026.4.14")
+    assert result.exit_code == 2
+    assert "exactly one of --root DIR and --release VERSION" in result.output
+
+
+def test_verify_refuses_an_unknown_shape():
+    result = run("verify", "--root", str(BUNDLES / "unknown-two-sweepers"))
+    assert result.exit_code == 3
+    assert "the sweeper role was found 2 times" in result.output
+
+
+def test_verify_without_a_sweeper_has_nothing_to_run():
+    result = run("verify", "--root", str(BUNDLES / "2026.3.1-no-sweeper"), "--json")
+    assert result.exit_code == 0
+    payload = json.loads(result.output)
+    assert payload["pristine"] is None and "no task sweeper" in payload["summary"]
+
+
+@pytest.mark.parametrize("shape", ["2026.4.14-inline-json", "2026.8.1-fixed-worker"])
+def test_a_harness_that_cannot_load_is_exit_3_never_a_verdict(shape, tmp_path):
+    # The synthetic bundles have no CronService: the harness must refuse, not judge.
+    result = run("--cache-dir", str(tmp_path), "verify", "--root", str(BUNDLES / shape))
+    assert result.exit_code == 3
+    assert "the harness needs CronService" in result.output
