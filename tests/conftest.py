@@ -24,11 +24,31 @@ settings.load_profile("ci")
 CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "2026.9.6")
 
 
+# verify on real releases: CI runs the first, later affected and a fixed one; --verify-all
+# runs the acceptance set of issue 4, each release five times.
+CI_VERIFY = (("2026.4.14", True), ("2026.7.1", True), ("2026.9.6", False))
+ALL_VERIFY = (
+    ("2026.4.14", True),
+    ("2026.4.22", True),
+    ("2026.5.7", True),
+    ("2026.6.1", True),
+    ("2026.7.1", True),
+    ("2026.4.2", False),
+    ("2026.8.1", False),
+    ("2026.9.6", False),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--all-releases",
         action="store_true",
         help="run release tests over every stable release in tests/data/releases.json",
+    )
+    parser.addoption(
+        "--verify-all",
+        action="store_true",
+        help="verify the acceptance set of releases, five times each",
     )
 
 
@@ -41,6 +61,13 @@ def release_versions(config: pytest.Config) -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "release_version" in metafunc.fixturenames:
         metafunc.parametrize("release_version", release_versions(metafunc.config))
+    if "verify_case" in metafunc.fixturenames:
+        if metafunc.config.getoption("--verify-all"):
+            cases = [(v, bug, n) for v, bug in ALL_VERIFY for n in range(1, 6)]
+        else:
+            cases = [(v, bug, 1) for v, bug in CI_VERIFY]
+        ids = [f"{v}-run{n}" for v, _, n in cases]
+        metafunc.parametrize("verify_case", cases, ids=ids)
 
 
 @pytest.fixture(scope="session")

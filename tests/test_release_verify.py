@@ -1,0 +1,47 @@
+"""`verify --release` on real releases: the negative control shows the bug where it exists.
+
+CI runs 2026.4.14 (the upstream report's release), 2026.7.1 (SQLite era) and 2026.9.6
+(fixed upstream). `pytest -m release --verify-all tests/test_release_verify.py` runs the
+whole acceptance set, each release five times: every run must agree.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from patcher.cli import main
+
+pytestmark = pytest.mark.release
+
+
+def test_verify_release(verify_case, release_cache):
+    version, affected, _ = verify_case
+    result = CliRunner().invoke(
+        main, ["--cache-dir", str(release_cache), "verify", "--release", version, "--json"]
+    )
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.output)
+    assert report["version"] == version
+    pristine = report["pristine"]
+    assert pristine["bug_reproduced"] is affected, json.dumps(pristine, indent=1)
+    failures = [f for s in pristine["scenarios"].values() for f in s["failures"]]
+    if affected:
+        # The failure is named: a record lost / "backing session missing", or left running.
+        assert any("backing session missing" in f or "still running" in f for f in failures)
+        assert result.exit_code == 1  # no repair exists yet
+    else:
+        assert result.exit_code == 0
+        assert not any("lost" in f for f in failures)
+    # Every scenario reports what it observed.
+    assert set(pristine["scenarios"]) == {
+        "in_flight_recurring",
+        "one_shot_interrupted",
+        "startup_race",
+        "long_live_runs",
+        "no_zombies",
+        "store_compatibility",
+    }
+    assert all("records" in s for s in pristine["scenarios"].values())
