@@ -205,7 +205,14 @@ def scratch_env(scratch: Path) -> dict[str, str]:
     state = scratch / "state"
     home.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)
+    # No network: the scenarios need none, and any HTTP attempt goes to a closed port.
+    dead_proxy = "http://127.0.0.1:9"
     env.update(
+        HTTP_PROXY=dead_proxy,
+        HTTPS_PROXY=dead_proxy,
+        ALL_PROXY=dead_proxy,
+        NO_PROXY="",
+        NODE_USE_ENV_PROXY="1",
         HOME=str(home),
         OPENCLAW_HOME=str(home),
         OPENCLAW_STATE_DIR=str(state),
