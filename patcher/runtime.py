@@ -17,9 +17,11 @@ import contextlib
 import json
 import os
 import re
+import selectors
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -250,6 +252,29 @@ def _parse_events(stdout: str) -> list[tuple[str, Any]]:
     return events
 
 
+def _spawn(node: Path, config_path: str, env: dict[str, str], errfile) -> subprocess.Popen:
+    """Start the harness in its own process group. stderr goes to a temporary file, so a
+    chatty process never blocks on a full pipe while we read its stdout."""
+    return subprocess.Popen(
+        [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
+        stdout=subprocess.PIPE,
+        stderr=errfile,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def _read_tail(errfile) -> str:
+    errfile.seek(0)
+    return errfile.read().decode("utf-8", "replace")[-4000:]
+
+
+def _failure(scenario: str, events: list[tuple[str, Any]], stderr: str, what: str) -> HarnessError:
+    errors = [payload["message"] for kind, payload in events if kind == "error"]
+    detail = (errors or stderr.strip().splitlines() or ["no output"])[-1]
+    return HarnessError(f"the harness ({scenario}) {what}: {detail.splitlines()[0]}")
+
+
 def run_until_killed(
     node: Path,
     scenario: str,
@@ -262,23 +287,16 @@ def run_until_killed(
     timeout: float = 120,
 ) -> HarnessRun:
     """Run a scenario until it reports `event`, then kill it with SIGKILL (a crashed gateway)."""
-    import selectors
-    import time
-
     config_path = _write_config(scenario, symbols, settings, clock, optional)
-    proc = subprocess.Popen(
-        [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
+    errfile = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    proc = _spawn(node, config_path, env, errfile)
     buffer = b""
     try:
         selector = selectors.DefaultSelector()
         selector.register(proc.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        while True:
+        marker = f"@@{event} ".encode()
+        while not (marker in buffer and buffer.endswith(b"\n")):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise HarnessError(
@@ -288,19 +306,13 @@ def run_until_killed(
                 continue
             chunk = os.read(proc.stdout.fileno(), 65536)
             if not chunk:
-                stderr = proc.stderr.read().decode("utf-8", "replace")
                 events = _parse_events(buffer.decode("utf-8", "replace"))
-                errors = [p["message"] for k, p in events if k == "error"]
-                detail = (errors or stderr.strip().splitlines() or ["no output"])[-1]
-                raise HarnessError(
-                    f"the harness ({scenario}) ended before {event}: {detail.splitlines()[0]}"
-                )
+                raise _failure(scenario, events, _read_tail(errfile), f"ended before {event}")
             buffer += chunk
-            if f"@@{event} ".encode() in buffer and buffer.endswith(b"\n"):
-                break
     finally:
         kill_group(proc)
         os.unlink(config_path)
+        errfile.close()
     events = _parse_events(buffer.decode("utf-8", "replace"))
     payload = next(p for k, p in events if k == event)
     return HarnessRun(payload, events, "")
@@ -318,35 +330,22 @@ def run_harness(
 ) -> HarnessRun:
     """Run `patcher/simulate/<scenario>` under `node`; raise HarnessError when it cannot."""
     config_path = _write_config(scenario, symbols, settings, clock, optional)
-    try:
-        proc = subprocess.Popen(
-            [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
+    with tempfile.TemporaryFile() as errfile:
+        proc = _spawn(node, config_path, env, errfile)
         try:
-            stdout, stderr = proc.communicate(timeout=timeout)
+            stdout, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            kill_group(proc)
             raise HarnessError(
                 f"the harness ({scenario}) did not finish in {timeout:.0f} s."
             ) from exc
-        except BaseException:
+        finally:
             kill_group(proc)
-            raise
-    finally:
-        os.unlink(config_path)
-    events = _parse_events(stdout)
-    errors = [payload for kind, payload in events if kind == "error"]
+            os.unlink(config_path)
+        stderr = _read_tail(errfile)
+    events = _parse_events(stdout.decode("utf-8", "replace"))
     results = [payload for kind, payload in events if kind == "result"]
-    if errors or not results:
-        detail = (
-            errors[0]["message"] if errors else (stderr.strip().splitlines() or ["no output"])[-1]
-        )
-        raise HarnessError(f"the harness ({scenario}) failed: {detail.splitlines()[0]}")
+    if not results or any(kind == "error" for kind, _ in events):
+        raise _failure(scenario, events, stderr, "failed")
     return HarnessRun(results[-1], events, stderr)
 
 

@@ -1,3 +1,5 @@
+import { makeCronService } from "./service.mjs";
+
 // Scenario: the restart contract (DESIGN.md) on the release's own code.
 //
 // Phase "a" (process A): the real CronService runs a recurring job R and a one-shot job O
@@ -10,7 +12,6 @@
 // is still running ("race"); while the catch-up run of R and a manual run of M block in
 // their runners, after moving the clock past the grace again; and once they have ended.
 // Each observation is the list of cron task records at that moment.
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const GRACE_PLUS = 6 * 60_000;
 
@@ -62,27 +63,9 @@ function blockingRunners(emit) {
   return { runner, waitFor, releaseAll, entered };
 }
 
-function makeService(symbols, config, runner) {
-  return new symbols.CronService({
-    storePath: config.storePath,
-    cronEnabled: true,
-    cronConfig: { maxConcurrentRuns: 4 },
-    defaultAgentId: "main",
-    log: silent,
-    enqueueSystemEvent() {
-      return true;
-    },
-    requestHeartbeatNow() {},
-    requestHeartbeat() {},
-    runHeartbeatOnce: async () => ({ status: "ran", durationMs: 1 }),
-    runIsolatedAgentJob: runner,
-    onEvent() {},
-  });
-}
-
 async function phaseA({ symbols, config, emit }) {
   const runners = blockingRunners(emit);
-  const cron = makeService(symbols, config, runners.runner);
+  const cron = makeCronService(symbols.CronService, { storePath: config.storePath, runner: runners.runner });
   await cron.start();
   const now = Date.now();
   const agentTurn = (message) => ({ kind: "agentTurn", message });
@@ -108,7 +91,7 @@ async function phaseB({ symbols, config, emit }) {
   });
   const jobs = config.jobs;
   const runners = blockingRunners(emit);
-  const cron = makeService(symbols, config, runners.runner);
+  const cron = makeCronService(symbols.CronService, { storePath: config.storePath, runner: runners.runner });
   const observations = [];
   const observe = (label, sweep) => {
     observations.push({ label, sweep, records: cronRecords(symbols) });

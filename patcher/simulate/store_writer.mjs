@@ -3,8 +3,8 @@
 // The Python side validates every file this leaves behind against schemas/.
 import { cpSync, existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
+import { makeCronService } from "./service.mjs";
 
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
 
 export async function main({ symbols, config }) {
   const { CronService } = symbols;
@@ -29,18 +29,7 @@ export async function main({ symbols, config }) {
     }
     return { status: "ok", summary: `ran ${job.name}` };
   };
-  const cron = new CronService({
-    storePath,
-    cronEnabled: false,
-    cronConfig: {},
-    defaultAgentId: "main",
-    log: silent,
-    enqueueSystemEvent() {},
-    requestHeartbeatNow() {},
-    runHeartbeatOnce: async () => ({ status: "ran", durationMs: 1 }),
-    runIsolatedAgentJob: runner,
-    onEvent() {},
-  });
+  const cron = makeCronService(CronService, { storePath, runner, cronEnabled: false });
   await cron.start();
   const now = Date.now();
   const inputs = [
