@@ -19,15 +19,22 @@ without markers (`dist/worker/*.mjs` from 2026.8.1) is a *copy* of code a chunk 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from patcher.errors import RefusedError
 from patcher.scan import scan
 
 ROLES = ("active-jobs", "sweeper", "cron-service", "cron-store")
+
+
+class ShapeError(RefusedError):
+    """The code does not have the shape this tool knows (a name missing or defined twice)."""
+
 
 NEEDLES = (b"CronJobActive", b"hasBackingSession", b"src/cron/store.ts")
 
@@ -233,3 +240,71 @@ def map_bundles(dist: Path, workers: int | None = None) -> BundleMap:
         bundle_map.hits.extend(_file_hits(Path(name), needle_ids))
     bundle_map.hits.sort(key=lambda h: (not h.primary, ROLES.index(h.role), str(h.path)))
     return bundle_map
+
+
+def _definition_needles(name: str) -> list[bytes]:
+    return [
+        f"function {name}(".encode(),
+        f"var {name} = class".encode(),
+        f"class {name} ".encode(),
+        f"const {name} = ".encode(),
+        f"let {name} = ".encode(),
+    ]
+
+
+def locate_definitions(
+    dist: Path, names: Iterable[str], required: bool = True, purpose: str = "openclaw-patcher"
+) -> dict[str, Path]:
+    """The chunk that defines each name, by content; refuses a missing or ambiguous name.
+
+    With `required=False` a name defined nowhere is left out (a function later releases
+    added, such as configureTaskRegistryMaintenance from 2026.4.25)."""
+    names = list(names)
+    if not names:
+        return {}
+    needles: list[bytes] = []
+    owner: list[str] = []
+    for name in names:
+        for needle in _definition_needles(name):
+            needles.append(needle)
+            owner.append(name)
+    found: dict[str, list[Path]] = {name: [] for name in names}
+    for path, hit_ids in scan(dist, needles).items():
+        data = Path(path).read_bytes()
+        if b"//#region " not in data:
+            continue  # a minified all-in-one copy (dist/worker/), never the module we load
+        for name in {owner[i] for i in hit_ids}:
+            # A definition at the top level of a chunk starts a line.
+            if any(
+                re.search(rb"(?m)^(?:async )?" + re.escape(needles[i]), data)
+                for i in hit_ids
+                if owner[i] == name
+            ):
+                found[name].append(Path(path))
+    result = {}
+    for name, paths in found.items():
+        if not paths and not required:
+            continue
+        if len(paths) != 1:
+            where = ", ".join(p.name for p in paths) or "no chunk"
+            raise ShapeError(
+                f"{purpose} needs {name} defined once in {dist}, found in {where}: "
+                "this release's code shape is not supported."
+            )
+        result[name] = paths[0]
+    return result
+
+
+_EXPORT_CLAUSE = re.compile(rb"export\s*\{([^}]*)\}\s*;?\s*$")
+
+
+def export_name(chunk: Path, name: str) -> str:
+    """The name under which `chunk` exports the binding `name` (a minified letter, usually),
+    read from its export clause; raises ShapeError when it does not export it."""
+    match = _EXPORT_CLAUSE.search(chunk.read_bytes().rstrip())
+    if match:
+        for part in match.group(1).decode("utf-8", "replace").split(","):
+            local, _, exported = part.strip().partition(" as ")
+            if local.strip() == name:
+                return (exported or local).strip()
+    raise ShapeError(f"{chunk} does not export {name}: this release's code shape is not supported.")

@@ -28,9 +28,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from patcher.bundles import ShapeError, locate_definitions
 from patcher.errors import RefusedError
 from patcher.releases import locked, run_npm
-from patcher.scan import scan
 
 HARNESS_DIR = Path(str(files("patcher.simulate")))
 _STATIC_IMPORT = re.compile(
@@ -42,57 +42,6 @@ _REQUIRE = re.compile(rb"""\b(?:__require|require|\))\(\s*["']([^"'./][^"'\n]*)[
 
 class HarnessError(RefusedError):
     """The harness could not load a function or start a process: never a verdict on the bug."""
-
-
-def _definition_needles(name: str) -> list[bytes]:
-    return [
-        f"function {name}(".encode(),
-        f"var {name} = class".encode(),
-        f"class {name} ".encode(),
-        f"const {name} = ".encode(),
-        f"let {name} = ".encode(),
-    ]
-
-
-def locate_definitions(dist: Path, names: Iterable[str], required: bool = True) -> dict[str, Path]:
-    """The chunk that defines each name, by content; refuses a missing or ambiguous name.
-
-    With `required=False` a name defined nowhere is left out (a function later releases
-    added, such as configureTaskRegistryMaintenance from 2026.4.25)."""
-    names = list(names)
-    if not names:
-        return {}
-    needles: list[bytes] = []
-    owner: list[str] = []
-    for name in names:
-        for needle in _definition_needles(name):
-            needles.append(needle)
-            owner.append(name)
-    found: dict[str, list[Path]] = {name: [] for name in names}
-    for path, hit_ids in scan(dist, needles).items():
-        data = Path(path).read_bytes()
-        if b"//#region " not in data:
-            continue  # a minified all-in-one copy (dist/worker/), never the module we load
-        for name in {owner[i] for i in hit_ids}:
-            # A definition at the top level of a chunk starts a line.
-            if any(
-                re.search(rb"(?m)^(?:async )?" + re.escape(needles[i]), data)
-                for i in hit_ids
-                if owner[i] == name
-            ):
-                found[name].append(Path(path))
-    result = {}
-    for name, paths in found.items():
-        if not paths and not required:
-            continue
-        if len(paths) != 1:
-            where = ", ".join(p.name for p in paths) or "no chunk"
-            raise HarnessError(
-                f"the harness needs {name} defined once in {dist}, found in {where}: "
-                "this release's code shape is not supported."
-            )
-        result[name] = paths[0]
-    return result
 
 
 def package_name(specifier: str) -> str | None:
@@ -403,8 +352,11 @@ def prepare(
 
     install = open_install(root)
     # Functions first: a release the harness cannot load fails fast, before any download.
-    symbols = locate_definitions(install.dist, names)
-    symbols.update(locate_definitions(install.dist, optional, required=False))
+    try:
+        symbols = locate_definitions(install.dist, names, purpose="the harness")
+        symbols.update(locate_definitions(install.dist, optional, required=False))
+    except ShapeError as exc:
+        raise HarnessError(str(exc)) from exc
     node = find_node(install.engines_node, cache, install.root)
     deps_dir = cache / "deps" / deps_key if deps_key is not None else None
     if deps_dir is not None:

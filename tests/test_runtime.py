@@ -8,11 +8,11 @@ import shutil
 import pytest
 from conftest import BUNDLES
 
+from patcher.bundles import ShapeError, export_name, locate_definitions
 from patcher.runtime import (
     HarnessError,
     ensure_dependencies,
     import_closure,
-    locate_definitions,
     package_name,
     run_harness,
     scratch_env,
@@ -28,11 +28,9 @@ def test_locate_definitions_by_name():
 
 
 def test_locate_refuses_missing_and_ambiguous():
-    with pytest.raises(HarnessError, match="CronService defined once .* found in no chunk"):
+    with pytest.raises(ShapeError, match="CronService defined once .* found in no chunk"):
         locate_definitions(BUNDLES / "2026.4.14-inline-json" / "dist", ["CronService"])
-    with pytest.raises(
-        HarnessError, match="found in task-registry.maintenance-K1.js, task-registry"
-    ):
+    with pytest.raises(ShapeError, match="found in task-registry.maintenance-K1.js, task-registry"):
         locate_definitions(BUNDLES / "unknown-two-sweepers" / "dist", ["hasBackingSession"])
 
 
@@ -107,3 +105,11 @@ def test_scratch_env_is_isolated(tmp_path, monkeypatch):
     assert "VITEST" not in env and "NODE_ENV" not in env
     assert env["HOME"] == str(tmp_path / "home")
     assert env["OPENCLAW_STATE_DIR"] == str(tmp_path / "state")
+
+
+def test_export_name_reads_the_export_clause():
+    chunk = BUNDLES / "2026.5.7-active-jobs-chunk" / "dist" / "active-jobs-V1.js"
+    assert export_name(chunk, "markCronJobActive") == "i"
+    assert export_name(chunk, "clearCronJobActive") == "t"
+    with pytest.raises(ShapeError, match="does not export getCronActiveJobState"):
+        export_name(chunk, "getCronActiveJobState")
