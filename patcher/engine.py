@@ -1,0 +1,296 @@
+"""The patch engine: load specs, plan every edit (exactly one match or refuse), render.
+
+A plan is computed in memory from the install's files and never writes anything; writing,
+backups, the manifest and rollback build on it. Each edit is matched structurally with
+ast-grep in the one file that plays its role, and must match exactly once: no match or
+several matches refuse the whole plan, naming the edit and the file. Inserted JavaScript
+starts with a marker comment (`// openclaw-patcher <spec>/<edit>`), which is how an
+applied edit is recognised: a file with every marker of a spec is applied, with some of
+them is refused as drifted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import posixpath
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from patcher.bundles import ShapeError, export_name, locate_definitions
+from patcher.errors import RefusedError, UsageError
+from patcher.families import parse_version
+from patcher.validation import problems
+
+SPECS_PACKAGE = "patcher.specs"
+
+
+class PlanRefused(RefusedError):
+    """An edit matched no place, several places, or a file is half patched."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    spec: str
+    id: str
+    role: str
+    kind: str
+    why: str
+    function: str | None = None
+    pattern: str | None = None
+    text: str = ""
+    rename_to: str | None = None
+    import_name: str | None = None
+    alias: str | None = None
+
+    @property
+    def marker(self) -> str:
+        return f"// openclaw-patcher {self.spec}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Spec:
+    id: str
+    title: str
+    issue: str
+    families: tuple[str, ...]
+    versions: SpecifierSet
+    stores: tuple[str, ...]
+    edits: tuple[Edit, ...]
+
+    def applies_to(self, family: str | None, version: str, store: str | None) -> bool:
+        parsed = parse_version(version)
+        in_range = parsed is not None and self.versions.contains(parsed, prereleases=True)
+        return family in self.families and in_range and (not self.stores or store in self.stores)
+
+
+def _load_spec(folder) -> Spec:
+    raw = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
+    found = problems(raw, "patch-spec.schema.json")
+    if found:
+        first = found[0]
+        raise UsageError(f"patch spec {folder.name}: {first.pointer or '/'}: {first.message}")
+    try:
+        versions = SpecifierSet(raw["applies_to"]["versions"])
+    except InvalidSpecifier as exc:
+        raise UsageError(f"patch spec {folder.name}: bad version specifier: {exc}") from exc
+    edits = []
+    for entry in raw["edits"]:
+        text = (folder / entry["insert"]).read_text(encoding="utf-8") if "insert" in entry else ""
+        edit = Edit(
+            spec=raw["id"],
+            id=entry["id"],
+            role=entry["role"],
+            kind=entry["kind"],
+            why=entry["why"],
+            function=entry.get("function"),
+            pattern=entry.get("pattern"),
+            text=text,
+            rename_to=entry.get("rename_to"),
+            import_name=entry.get("import"),
+            alias=entry.get("as"),
+        )
+        if edit.kind != "add-import" and not text.lstrip(" \t").startswith(edit.marker + "\n"):
+            raise UsageError(
+                f"patch spec {folder.name}: {entry['insert']} must start with the line "
+                f"'{edit.marker}' (indentation allowed)."
+            )
+        edits.append(edit)
+    return Spec(
+        raw["id"],
+        raw["title"],
+        raw["issue"],
+        tuple(raw["applies_to"]["families"]),
+        versions,
+        tuple(raw["applies_to"].get("stores", ())),
+        tuple(edits),
+    )
+
+
+@cache
+def load_specs() -> tuple[Spec, ...]:
+    """Every spec under patcher/specs/, validated against schemas/patch-spec.schema.json."""
+    folders = [f for f in files(SPECS_PACKAGE).iterdir() if (f / "spec.json").is_file()]
+    return tuple(_load_spec(f) for f in sorted(folders, key=lambda f: f.name))
+
+
+def specs_for(family: str | None, version: str, store: str | None) -> list[Spec]:
+    return [s for s in load_specs() if s.applies_to(family, version, store)]
+
+
+@dataclass
+class FilePlan:
+    """The edits planned for one file: its original text and the patched text."""
+
+    path: Path
+    role: str
+    original: str
+    patched: str
+    edits: list[str] = field(default_factory=list)
+
+    def diff(self, root: Path) -> str:
+        rel = self.path.relative_to(root).as_posix()
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(keepends=True),
+                self.patched.splitlines(keepends=True),
+                fromfile=f"a/{rel}",
+                tofile=f"b/{rel}",
+                n=2,
+            )
+        )
+
+
+@dataclass
+class Plan:
+    """Every file a spec set changes; `applied` when the install already carries them."""
+
+    specs: list[Spec]
+    files: list[FilePlan]
+    applied: bool = False
+
+    def diff(self, root: Path) -> str:
+        return "".join(f.diff(root) for f in self.files)
+
+
+def _root(text: str):
+    from ast_grep_py import SgRoot
+
+    return SgRoot(text, "javascript").root()
+
+
+def _the_one(nodes: list, edit: Edit, path: Path, what: str):
+    if len(nodes) != 1:
+        found = "no place" if not nodes else f"{len(nodes)} places"
+        raise PlanRefused(
+            f"edit {edit.spec}/{edit.id} matched {found} in {path} ({what}); it must match "
+            "exactly once: this release's code shape is not supported."
+        )
+    return nodes[0]
+
+
+def _function_node(root, edit: Edit, path: Path):
+    nodes = root.find_all(
+        kind="function_declaration", has={"field": "name", "regex": f"^{edit.function}$"}
+    )
+    # Only top-level declarations of the chunk: nested helpers with the same name do not count.
+    nodes = [n for n in nodes if n.parent() is not None and n.parent().kind() == "program"]
+    return _the_one(nodes, edit, path, f"function {edit.function}")
+
+
+def _insertion(edit: Edit, text: str, path: Path, dist: Path) -> tuple[int, int, str]:
+    """(start, end, replacement) in `text` for one edit, as character offsets."""
+    if edit.kind == "add-import":
+        target = locate_definitions(dist, [edit.import_name])[edit.import_name]
+        exported = export_name(target, edit.import_name)
+        rel = posixpath.relpath(
+            target.relative_to(dist).as_posix(), path.parent.relative_to(dist).as_posix()
+        )
+        spec = rel if rel.startswith(".") else f"./{rel}"
+        line = f'import {{ {exported} as {edit.alias} }} from "{spec}"; {edit.marker}\n'
+        # After the chunk's own imports: at the start of its first line that is not one.
+        offset = 0
+        for line_text in text.splitlines(keepends=True):
+            if not line_text.startswith("import "):
+                break
+            offset += len(line_text)
+        return offset, offset, line
+    root = _root(text)
+    fn = _function_node(root, edit, path)
+    if edit.kind == "insert-before-function":
+        start = fn.range().start.index
+        return start, start, edit.text
+    if edit.kind == "insert-at-body-start":
+        body = fn.field("body")
+        at = body.range().start.index + 1  # after "{"
+        if text.startswith("\n", at):
+            at += 1
+        return at, at, edit.text
+    if edit.kind == "wrap-function":
+        name = fn.field("name")
+        start, end = name.range().start.index, name.range().end.index
+        return start, end, edit.rename_to or ""
+    matches = fn.find_all(pattern=edit.pattern)
+    statement = _the_one(matches, edit, path, f"`{edit.pattern}` in {edit.function}")
+    line_start = text.rfind("\n", 0, statement.range().start.index) + 1
+    if edit.kind == "insert-before-statement":
+        return line_start, line_start, edit.text
+    end = statement.range().end.index
+    line_end = text.find("\n", end)
+    at = len(text) if line_end < 0 else line_end + 1
+    return at, at, edit.text
+
+
+def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
+    """Apply `edits` to the text of `path` in memory, each matched on the original text."""
+    try:
+        original = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanRefused(f"{path} is not UTF-8 text: refusing to edit it.") from exc
+    present = [e for e in edits if e.marker in original]
+    if present and len(present) != len(edits):
+        raise PlanRefused(
+            f"{path} carries some of the patch's edits but not all "
+            f"({', '.join(e.id for e in present)}): it changed since it was patched; "
+            "run rollback or reinstall the release."
+        )
+    if present:
+        return FilePlan(path, role, original, original, [e.id for e in edits])
+    changes = []
+    for edit in edits:
+        start, end, replacement = _insertion(edit, original, path, dist)
+        if edit.kind == "wrap-function":
+            # The wrapper goes before the function, which is renamed in place.
+            fn_start = _function_node(_root(original), edit, path).range().start.index
+            changes.append((fn_start, fn_start, len(changes), edit.text))
+        changes.append((start, end, len(changes), replacement))
+    # Apply from the end so earlier offsets stay valid; at one offset, spec order is kept.
+    patched = original
+    for start, end, _, replacement in sorted(changes, reverse=True):
+        patched = patched[:start] + replacement + patched[end:]
+    return FilePlan(path, role, original, patched, [e.id for e in edits])
+
+
+def plan(install_root: Path, bundle_map, specs: list[Spec]) -> Plan:
+    """Plan every edit of `specs` on the install; refuses (PlanRefused) rather than guess."""
+    dist = install_root / "dist"
+    by_file: dict[Path, tuple[str, list[Edit]]] = {}
+    for spec in specs:
+        for edit in spec.edits:
+            primaries = bundle_map.primaries(edit.role)
+            if len(primaries) != 1:
+                raise PlanRefused(
+                    f"edit {spec.id}/{edit.id} needs exactly one {edit.role} file, "
+                    f"found {len(primaries)}: this release's code shape is not supported."
+                )
+            path = primaries[0].path
+            by_file.setdefault(path, (edit.role, []))[1].append(edit)
+    try:
+        file_plans = [
+            plan_file(p, role, edits, dist) for p, (role, edits) in sorted(by_file.items())
+        ]
+    except ShapeError as exc:
+        raise PlanRefused(str(exc)) from exc
+    applied = bool(file_plans) and all(f.original == f.patched for f in file_plans)
+    partial = not applied and any(f.original == f.patched for f in file_plans)
+    if partial:
+        done = [f.path.name for f in file_plans if f.original == f.patched]
+        raise PlanRefused(
+            f"the patch is only partly applied (done in {', '.join(done)}): "
+            "run rollback or reinstall the release."
+        )
+    return Plan(specs, file_plans, applied)
+
+
+def describe(spec: Spec) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "title": spec.title,
+        "issue": spec.issue,
+        "edits": [e.id for e in spec.edits],
+    }
