@@ -75,10 +75,23 @@ def import_closure(chunks: Iterable[Path]) -> set[str]:
     return packages
 
 
+def _declared_ranges(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """Version ranges the release declares: its own dependencies, and as a fallback those of
+    its bundled extensions (2026.4.5 imports @buape/carbon, declared only by the discord
+    extension's package.json)."""
+    ranges: dict[str, str] = {}
+    for extension in sorted((root / "dist" / "extensions").glob("*/package.json")):
+        with contextlib.suppress(OSError, ValueError):
+            ranges.update(json.loads(extension.read_text()).get("dependencies", {}))
+    ranges.update(manifest.get("optionalDependencies", {}))
+    ranges.update(manifest.get("dependencies", {}))
+    return {k: v for k, v in ranges.items() if isinstance(v, str)}
+
+
 def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
     """Install `packages` at the release's ranges into deps_dir; link root/node_modules to it."""
     manifest = json.loads((root / "package.json").read_text())
-    ranges = {**manifest.get("optionalDependencies", {}), **manifest.get("dependencies", {})}
+    ranges = _declared_ranges(root, manifest)
     wanted = {name: ranges[name] for name in sorted(packages) if name in ranges}
     if packages and not wanted and len(packages) == 1:
         raise HarnessError(
