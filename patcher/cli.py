@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from patcher.errors import (
     EXIT_OK,
     EXIT_REFUSED,
     PatcherError,
+    UsageError,
 )
 from patcher.families import UNKNOWN
 
@@ -37,6 +39,10 @@ def _guarded(fn: Callable[..., int]) -> Callable[..., None]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as command-line tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
         except click.exceptions.ClickException:
             raise
         except Exception as exc:  # an unexpected failure is a bug: keep the details in a log
@@ -113,14 +119,16 @@ def _render_detections(detections) -> None:
 @main.command()
 @click.option("--root", type=click.Path(), help="An OpenClaw package root (skips discovery).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
 @_guarded
-def detect(root: str | None, as_json: bool) -> int:
+def detect(ctx: click.Context, root: str | None, as_json: bool) -> int:
     """Find OpenClaw installs, map their cron bundles by content, and judge each release."""
     from patcher.detect import DETECT_SCHEMA, detect_installs
     from patcher.install import open_install
+    from patcher.releases import cache_dir
 
     installs = [open_install(Path(root))] if root else None
-    detections = detect_installs(installs)
+    detections = detect_installs(installs, cache=cache_dir(ctx.obj["cache_dir"]))
     if as_json:
         payload = {"schema": DETECT_SCHEMA, "installs": [d.to_json() for d in detections]}
         click.echo(json.dumps(payload, indent=2))
@@ -279,6 +287,141 @@ def verify(ctx: click.Context, root: str | None, version: str | None, as_json: b
             _render_side("pristine", report.pristine.to_json(pristine=True))
         click.echo(report.summary)
     return report.exit_code
+
+
+def _roots(root: str | None) -> list[Path]:
+    from patcher.install import discover, open_install
+
+    if root:
+        return [open_install(Path(root)).root]
+    installs = discover()
+    if not installs:
+        raise UsageError(
+            "no OpenClaw install was found on PATH or in the usual global folders: pass --root DIR."
+        )
+    return [i.root for i in installs]
+
+
+@main.command()
+@click.option("--root", type=click.Path(), help="An OpenClaw package root (default: discovered).")
+@click.option("--state-dir", type=click.Path(), help="OpenClaw state dir whose store to migrate.")
+@click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
+@click.option("--skip-simulation", is_flag=True, help="Do not run the restart simulation.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+@_guarded
+def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
+    """Repair an install in place: patch, migrate the store, prove it, or roll back."""
+    from patcher import patching
+    from patcher.releases import cache_dir
+
+    cache = cache_dir(ctx.obj["cache_dir"])
+    outcomes = [
+        patching.apply(
+            r,
+            cache,
+            dry_run=dry_run,
+            skip_simulation=skip_simulation,
+            state_dir=Path(state_dir) if state_dir else None,
+        )
+        for r in _roots(root)
+    ]
+    if as_json:
+        payload = {
+            "schema": "openclaw-patcher/apply/1",
+            "installs": [o.to_json() for o in outcomes],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return EXIT_OK
+    for o in outcomes:
+        if o.details.get("recovered"):
+            click.echo(o.details["recovered"])
+        if o.outcome == "would-apply":
+            click.echo(o.details["diff"], nl=False)
+        click.echo(f"{o.root} ({o.version}): {o.message}")
+        store = o.details.get("store")
+        if store:
+            click.echo(f"  store: {store['outcome']} {store.get('file') or ''}".rstrip())
+        sim = o.details.get("simulation")
+        if sim:
+            click.echo(
+                f"  restart simulation: {'every scenario passed' if sim['ok'] else 'FAILED'}"
+            )
+        if o.details.get("gateway"):
+            click.echo(f"  {o.details['gateway']}")
+    return EXIT_OK
+
+
+@main.command()
+@click.option("--root", type=click.Path(), help="An OpenClaw package root (default: discovered).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+@_guarded
+def status(ctx, root, as_json) -> int:
+    """Say whether each install is pristine, applied, drifted, or has nothing to patch."""
+    from patcher import patching
+    from patcher.releases import cache_dir
+
+    cache = cache_dir(ctx.obj["cache_dir"])
+    rows = []
+    code = EXIT_OK
+    for r in _roots(root):
+        detection, state, why, recovered = patching.status(r, cache)
+        rows.append((detection, state, why, recovered))
+        if state == "drifted" or detection.verdict.status == UNKNOWN:
+            code = EXIT_REFUSED
+        elif state == "pristine" and code == EXIT_OK:
+            code = EXIT_CHECK_FAILED
+    if as_json:
+        payload = {
+            "schema": "openclaw-patcher/status/1",
+            "installs": [
+                {
+                    "root": str(d.install.root),
+                    "version": d.install.version,
+                    "status": d.verdict.status,
+                    "patch": state,
+                    "message": why,
+                    "recovered": recovered,
+                }
+                for d, state, why, recovered in rows
+            ],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return code
+    for d, state, why, recovered in rows:
+        if recovered:
+            click.echo(recovered)
+        click.echo(f"{d.install.root} ({d.install.version}, {d.verdict.status}): {state}: {why}")
+    return code
+
+
+@main.command()
+@click.option("--root", type=click.Path(), help="An OpenClaw package root (default: discovered).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+@_guarded
+def rollback(ctx, root, as_json) -> int:
+    """Restore every patched file byte-identical to the release."""
+    from patcher import patching
+    from patcher.releases import cache_dir
+
+    cache = cache_dir(ctx.obj["cache_dir"])
+    outcomes = [patching.rollback(r, cache) for r in _roots(root)]
+    if as_json:
+        payload = {
+            "schema": "openclaw-patcher/rollback/1",
+            "installs": [o.to_json() for o in outcomes],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return EXIT_OK
+    for o in outcomes:
+        if o.details.get("recovered"):
+            click.echo(o.details["recovered"])
+        click.echo(f"{o.root} ({o.version}): {o.message}")
+        if o.details.get("gateway"):
+            click.echo(f"  {o.details['gateway']}")
+    return EXIT_OK
 
 
 @main.command()

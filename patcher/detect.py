@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from patcher.bundles import BundleMap, map_bundles
 from patcher.families import AFFECTED, Verdict, classify
 from patcher.install import DiscoveryContext, Install, discover
+from patcher.transaction import InstallRecord, file_states
 
 DETECT_SCHEMA = "openclaw-patcher/detect/1"
 
@@ -19,11 +21,14 @@ class Detection:
     install: Install
     bundles: BundleMap
     verdict: Verdict
+    patch_record: InstallRecord | None = None
 
     @property
     def patch(self) -> str:
-        # Patching arrives with the repair; until then an affected install is pristine.
-        return "pristine" if self.verdict.status == AFFECTED else "n/a"
+        """`pristine`, `applied`, `drifted` or `n/a`, from the patch record in the cache."""
+        if self.patch_record is None:
+            return "pristine" if self.verdict.status == AFFECTED else "n/a"
+        return patch_state(self, self.patch_record)[0]
 
     def to_json(self) -> dict[str, Any]:
         root = self.install.root
@@ -44,16 +49,46 @@ class Detection:
         }
 
 
-def detect_install(install: Install, workers: int | None = None) -> Detection:
-    """Map and judge one install."""
+def detect_install(
+    install: Install, workers: int | None = None, cache: Path | None = None
+) -> Detection:
+    """Map and judge one install; with `cache`, read its patch record too."""
     bundles = map_bundles(install.dist, workers=workers)
-    return Detection(install, bundles, classify(bundles, install.version))
+    record = InstallRecord(cache, install.root) if cache is not None else None
+    return Detection(install, bundles, classify(bundles, install.version), record)
 
 
 def detect_installs(
-    installs: list[Install] | None = None, ctx: DiscoveryContext | None = None
+    installs: list[Install] | None = None,
+    ctx: DiscoveryContext | None = None,
+    cache: Path | None = None,
 ) -> list[Detection]:
     """Judge the given installs, or every install discovery finds."""
     if installs is None:
         installs = discover(ctx)
-    return [detect_install(install) for install in installs]
+    return [detect_install(install, cache=cache) for install in installs]
+
+
+def patch_state(detection: Detection, record: InstallRecord) -> tuple[str, str]:
+    """(`pristine`/`applied`/`drifted`/`n/a`, explanation) for an install."""
+    manifest = record.load()
+    if detection.verdict.status != AFFECTED:
+        if manifest is not None:
+            return "n/a", (
+                f"the patch for {manifest.get('version')} is gone (the install is now "
+                f"{detection.install.version}, {detection.verdict.status}): nothing to patch"
+            )
+        return "n/a", f"{detection.verdict.status}: nothing to patch"
+    if manifest is None:
+        return "pristine", "affected and not patched"
+    states = file_states(record, manifest)
+    if all(s != "patched" for s in states.values()):
+        # An upgrade replaced the files (or they were restored by hand): the patch is gone.
+        return "pristine", (
+            f"the patch is gone (patched {manifest.get('version')}, now "
+            f"{detection.install.version}); this release needs it: run apply"
+        )
+    if all(s == "patched" for s in states.values()):
+        return "applied", f"patched ({', '.join(manifest.get('specs', []))})"
+    changed = [p for p, s in states.items() if s != "patched"]
+    return "drifted", f"{detection.install.root / changed[0]} changed since it was patched"

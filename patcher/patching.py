@@ -1,0 +1,270 @@
+"""`apply`, `status` and `rollback`: the repair of one install, as a transaction.
+
+apply: detect, pick the specs for the release's family, plan (every edit exactly once, or
+refuse), check that each patched file parses (`node --check`), write it all through the
+journal of `patcher.transaction`, migrate the store, then run the restart scenarios on the
+patched install with a scratch state dir and roll everything back if they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patcher.detect import Detection, detect_install, patch_state
+from patcher.engine import Plan, describe, plan, specs_for
+from patcher.errors import EnvironmentMissing, PatcherError, RefusedError
+from patcher.families import AFFECTED, UNKNOWN
+from patcher.install import open_install
+from patcher.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
+
+
+class ReadOnlyInstall(RefusedError):
+    """The install's files cannot be written by this user."""
+
+
+@dataclass
+class Outcome:
+    """What a command did, for text and JSON output."""
+
+    root: Path
+    version: str
+    outcome: str  # applied, already-applied, not-applicable, would-apply, rolled-back, ...
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "version": self.version,
+            "outcome": self.outcome,
+            "message": self.message,
+            **self.details,
+        }
+
+
+def _node_check(files: dict[Path, str], node: Path) -> None:
+    """Every patched file must parse: `node --check` on a copy beside a package.json of the
+    same module type (the install's own files are not touched for this)."""
+    with tempfile.TemporaryDirectory(prefix="openclaw-patcher-check-") as tmp:
+        for path, text in files.items():
+            pkg = next(
+                (p / "package.json" for p in path.parents if (p / "package.json").is_file()), None
+            )
+            folder = Path(tmp) / str(abs(hash(path)))
+            folder.mkdir()
+            if pkg is not None:
+                (folder / "package.json").write_bytes(pkg.read_bytes())
+            copy = folder / path.name
+            copy.write_text(text, encoding="utf-8")
+            done = subprocess.run(
+                [str(node), "--check", str(copy)], capture_output=True, text=True, timeout=120
+            )
+            if done.returncode != 0:
+                first = (done.stderr.strip().splitlines() or ["syntax error"])[-1]
+                raise RefusedError(
+                    f"the patched {path.name} does not parse ({first}): nothing was written."
+                )
+
+
+def _writable(paths: list[Path]) -> None:
+    for path in paths:
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise ReadOnlyInstall(
+                f"{path} is not writable by this user: rerun with the rights the install "
+                "needs (for a system-wide npm prefix, sudo)."
+            )
+
+
+def running_gateways(root: Path) -> list[int]:
+    """Pids of processes running this install's code (Linux /proc; empty elsewhere)."""
+    pids = []
+    needle = str(root.resolve()).encode()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return pids
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def _gateway_note(root: Path) -> str | None:
+    pids = running_gateways(root)
+    if not pids:
+        return None
+    return (
+        f"a gateway from this install is running (pid {', '.join(map(str, pids))}): "
+        "restart it to load the change"
+    )
+
+
+def _plan_for(detection: Detection) -> tuple[list, Plan]:
+    verdict = detection.verdict
+    specs = specs_for(verdict.family, detection.install.version, verdict.store)
+    if not specs:
+        raise RefusedError(
+            f"no patch spec covers {detection.install.version} ({verdict.family}, "
+            f"{verdict.store} store) yet: nothing was changed."
+        )
+    return specs, plan(detection.install.root, detection.bundles, specs)
+
+
+def apply(
+    root: Path,
+    cache: Path,
+    dry_run: bool = False,
+    skip_simulation: bool = False,
+    state_dir: Path | None = None,
+    steps: Steps | None = None,
+) -> Outcome:
+    """Repair the install at `root` (see the module docstring)."""
+    steps = steps or Steps()
+    install = open_install(root)
+    record = InstallRecord(cache, install.root)
+    recovered = None if dry_run else recover(record, steps)
+    detection = detect_install(install)
+    verdict = detection.verdict
+    details: dict[str, Any] = {"recovered": recovered}
+    if verdict.status == UNKNOWN:
+        raise RefusedError(
+            f"{install.root}: {verdict.reason}; apply refuses an unknown code shape."
+        )
+    if verdict.status != AFFECTED:
+        return Outcome(
+            install.root,
+            install.version,
+            "not-applicable",
+            f"{verdict.status}: nothing to patch",
+            details,
+        )
+    specs, the_plan = _plan_for(detection)
+    details["specs"] = [describe(s) for s in specs]
+    if the_plan.applied:
+        state, why = patch_state(detection, record)
+        if state != "applied":
+            raise RefusedError(f"the install carries the patch but its record says {state}: {why}.")
+        return Outcome(
+            install.root,
+            install.version,
+            "already-applied",
+            "already applied: no byte changed",
+            details,
+        )
+    if dry_run:
+        details["diff"] = the_plan.diff(install.root)
+        return Outcome(
+            install.root, install.version, "would-apply", "dry run: nothing written", details
+        )
+
+    changed = [f for f in the_plan.files if f.original != f.patched]
+    _writable([f.path for f in changed])
+    if record.load() is not None:  # the record of a patch an upgrade has since replaced
+        record.remove(steps)
+    from patcher.node import find_node
+
+    node = find_node(install.engines_node, cache, install.root)
+    _node_check({f.path: f.patched for f in changed}, node.path)
+    meta = {
+        "version": install.version,
+        "family": verdict.family,
+        "specs": [s.id for s in specs],
+    }
+    apply_files(
+        record,
+        [
+            (f.path.relative_to(install.root).as_posix(), f.original.encode(), f.patched.encode())
+            for f in changed
+        ],
+        meta,
+        steps,
+    )
+    try:
+        details["store"] = _migrate_store(state_dir)
+        if not skip_simulation:
+            from patcher.verify import verify_root
+
+            side = verify_root(install.root, cache, None)
+            details["simulation"] = side.to_json(pristine=False)
+            if not side.ok:
+                raise PatcherError(
+                    "the restart simulation failed on the patched install: rolled back; "
+                    "see the simulation's scenarios"
+                )
+    except BaseException:
+        rollback_files(record, record.load() or {}, steps, force=True)
+        raise
+    message = "applied"
+    note = _gateway_note(install.root)
+    if note:
+        details["gateway"] = note
+    return Outcome(install.root, install.version, "applied", message, details)
+
+
+def _migrate_store(state_dir: Path | None) -> dict[str, Any] | None:
+    from patcher.statedir import resolve_store
+    from patcher.store import migrate_store
+
+    try:
+        location = resolve_store(state_dir)
+    except PatcherError:
+        if state_dir is not None:
+            raise
+        return None  # no state dir on this machine: nothing to migrate
+    if not location.state_dir.exists():
+        return None
+    return migrate_store(location).to_json()
+
+
+def rollback(root: Path, cache: Path, steps: Steps | None = None) -> Outcome:
+    """Restore every patched file byte-identical; refuse when one drifted."""
+    steps = steps or Steps()
+    install = open_install(root)
+    record = InstallRecord(cache, install.root)
+    recovered = recover(record, steps)
+    manifest = record.load()
+    if manifest is None:
+        message = recovered or "not patched: nothing to roll back"
+        return Outcome(
+            install.root, install.version, "not-patched", message, {"recovered": recovered}
+        )
+    restored = rollback_files(record, manifest, steps)
+    details: dict[str, Any] = {"restored": restored, "recovered": recovered}
+    note = _gateway_note(install.root)
+    if note:
+        details["gateway"] = note
+    return Outcome(
+        install.root, install.version, "rolled-back", f"restored {len(restored)} file(s)", details
+    )
+
+
+def status(
+    root: Path, cache: Path, steps: Steps | None = None
+) -> tuple[Detection, str, str, str | None]:
+    """(detection, patch state, explanation, recovery note) for one install."""
+    install = open_install(root)
+    record = InstallRecord(cache, install.root)
+    recovered = recover(record, steps or Steps())
+    detection = detect_install(install)
+    state, why = patch_state(detection, record)
+    return detection, state, why, recovered
+
+
+def check_environment() -> None:
+    """Node is needed for apply (node --check, simulation): say so before anything else."""
+    from shutil import which
+
+    if which("npm") is None and which("node") is None:
+        raise EnvironmentMissing(
+            "neither node nor npm was found on PATH: install Node.js and retry."
+        )

@@ -1,0 +1,214 @@
+"""All-or-nothing changes to an install's files, with a journal that survives a crash.
+
+Where: `<cache>/installs/<key>/` (key: sha256 of the install's real path) holds
+`manifest.json` and `backup/<relative path>` (the originals, with their modes). Nothing is
+written outside the install root, the state dir and this cache.
+
+The manifest is the journal. It is written (atomically) before the first file changes,
+with `"state": "applying"` or `"rolling-back"`, the sha256 of every original and patched
+file; it says `"applied"` once every file is in place. Every command first recovers an
+interrupted transaction: an apply that did not finish is undone (each file restored from
+its backup when it holds the patched or a half state), a rollback that did not finish is
+completed. So after a kill at any step the install is pristine or applied, never a mix,
+and running the command again completes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from patcher.atomic import replace_file
+from patcher.errors import RefusedError
+
+MANIFEST_SCHEMA = "openclaw-patcher/manifest/1"
+# Test hook for the crash-safety test: SIGKILL this process at the Nth write step.
+KILL_AT_ENV = "OPENCLAW_PATCHER_KILL_AT_STEP"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def install_key(root: Path) -> str:
+    return sha256(str(root.resolve()).encode())[:16]
+
+
+class Drifted(RefusedError):
+    """A patched file changed since the patch (an upgrade, a hand edit)."""
+
+
+@dataclass
+class Steps:
+    """Counts write steps; the crash-safety test kills the process at a chosen one."""
+
+    count: int = 0
+
+    def step(self, what: str) -> None:
+        self.count += 1
+        target = os.environ.get(KILL_AT_ENV)
+        if target and int(target) == self.count:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class InstallRecord:
+    """The manifest and backups of one install in the cache."""
+
+    def __init__(self, cache: Path, root: Path) -> None:
+        self.root = root.resolve()
+        self.dir = cache / "installs" / install_key(self.root)
+        self.manifest_path = self.dir / "manifest.json"
+        self.backup_dir = self.dir / "backup"
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write(self, manifest: dict[str, Any], steps: Steps) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        steps.step("manifest")
+        data = json.dumps(manifest, indent=2).encode()
+        expected = self.manifest_path.read_bytes() if self.manifest_path.exists() else None
+        replace_file(self.manifest_path, data, expected, 0o600)
+
+    def remove(self, steps: Steps) -> None:
+        steps.step("manifest removal")
+        self.manifest_path.unlink(missing_ok=True)
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+    def backup_of(self, rel: str) -> Path:
+        return self.backup_dir / rel
+
+
+def _safe_target(root: Path, rel: str) -> Path:
+    """The file `rel` inside `root`, refusing any path that leaves it (.., symlinks)."""
+    path = root / rel
+    real = path.resolve()
+    if not real.is_relative_to(root) or path.is_symlink():
+        raise RefusedError(f"{path} leads outside {root} (a symlink?): refusing to write it.")
+    return path
+
+
+def _write_file(path: Path, content: bytes, expected: bytes, mode: int, steps: Steps) -> None:
+    steps.step(f"write {path.name}")
+    replace_file(path, content, expected, mode)
+
+
+def apply_files(
+    record: InstallRecord,
+    changes: list[tuple[str, bytes, bytes]],
+    meta: dict[str, Any],
+    steps: Steps,
+) -> dict[str, Any]:
+    """Replace each (relative path, original, patched) file; all or nothing."""
+    root = record.root
+    files = []
+    for rel, original, patched in changes:
+        path = _safe_target(root, rel)
+        files.append(
+            {
+                "path": rel,
+                "mode": path.stat().st_mode & 0o7777,
+                "original_sha256": sha256(original),
+                "patched_sha256": sha256(patched),
+            }
+        )
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "state": "applying",
+        "root": str(root),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **meta,
+        "files": files,
+    }
+    record.write(manifest, steps)
+    for (rel, original, _), entry in zip(changes, files, strict=True):
+        backup = record.backup_of(rel)
+        backup.parent.mkdir(parents=True, exist_ok=True)
+        steps.step(f"backup {rel}")
+        tmp = backup.with_name(backup.name + ".tmp")
+        tmp.write_bytes(original)
+        os.chmod(tmp, entry["mode"])
+        os.replace(tmp, backup)
+    try:
+        for (rel, original, patched), entry in zip(changes, files, strict=True):
+            _write_file(root / rel, patched, original, entry["mode"], steps)
+    except BaseException:
+        rollback_files(record, manifest, steps, force=True)
+        raise
+    manifest["state"] = "applied"
+    record.write(manifest, steps)
+    return manifest
+
+
+def file_states(record: InstallRecord, manifest: dict[str, Any]) -> dict[str, str]:
+    """Per file: "patched", "original" or "changed" (neither: drift)."""
+    states = {}
+    for entry in manifest["files"]:
+        try:
+            digest = sha256((record.root / entry["path"]).read_bytes())
+        except OSError:
+            states[entry["path"]] = "changed"
+            continue
+        if digest == entry["patched_sha256"]:
+            states[entry["path"]] = "patched"
+        elif digest == entry["original_sha256"]:
+            states[entry["path"]] = "original"
+        else:
+            states[entry["path"]] = "changed"
+    return states
+
+
+def rollback_files(
+    record: InstallRecord, manifest: dict[str, Any], steps: Steps, force: bool = False
+) -> list[str]:
+    """Restore every file byte-identical from its backup; refuse a file that drifted.
+
+    With `force` (undoing our own interrupted apply) a file in an unknown state that is not
+    the original is also restored, since we were the last to write it.
+    """
+    states = file_states(record, manifest)
+    drifted = [p for p, s in states.items() if s == "changed"]
+    if drifted and not force:
+        raise Drifted(
+            f"{record.root / drifted[0]} changed since it was patched (an upgrade or a hand "
+            "edit): rollback refuses to overwrite it; reinstall the release instead."
+        )
+    if manifest.get("state") != "rolling-back":
+        manifest = {**manifest, "state": "rolling-back"}
+        record.write(manifest, steps)
+    restored = []
+    for entry in manifest["files"]:
+        rel = entry["path"]
+        if states[rel] == "original":
+            continue
+        backup = record.backup_of(rel)
+        original = backup.read_bytes()
+        if sha256(original) != entry["original_sha256"]:
+            raise RefusedError(
+                f"{backup} does not match the manifest: restore {rel} by reinstalling."
+            )
+        path = _safe_target(record.root, rel)
+        _write_file(path, original, path.read_bytes(), entry["mode"], steps)
+        restored.append(rel)
+    record.remove(steps)
+    return restored
+
+
+def recover(record: InstallRecord, steps: Steps) -> str | None:
+    """Finish what a killed command left: undo an apply, complete a rollback."""
+    manifest = record.load()
+    if manifest is None or manifest.get("state") == "applied":
+        return None
+    restored = rollback_files(record, manifest, steps, force=True)
+    what = "apply" if manifest.get("state") == "applying" else "rollback"
+    return f"recovered an interrupted {what}: {len(restored)} file(s) restored to the release"
