@@ -285,6 +285,8 @@ def verify(ctx: click.Context, root: str | None, version: str | None, as_json: b
             click.echo(f"note: {note}")
         if report.pristine is not None:
             _render_side("pristine", report.pristine.to_json(pristine=True))
+        if report.patched is not None:
+            _render_side("patched", report.patched.to_json(pristine=False))
         click.echo(report.summary)
     return report.exit_code
 
