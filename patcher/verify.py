@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patcher.engine import plan, specs_for
+from patcher.engine import PlanRefused, plan, specs_for
 from patcher.runtime import Prepared, prepare, run_harness, run_until_killed, scratch_env
 from patcher.statedir import StoreLocation
 from patcher.store import ACTIVE_JOB_IDS, inspect_store
@@ -370,7 +370,12 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
         if verdict.status == AFFECTED
         else []
     )
-    patched_plan = plan(install.root, detection.bundles, specs) if specs else None
+    patched_plan = None
+    if specs:
+        try:
+            patched_plan = plan(install.root, detection.bundles, specs)
+        except PlanRefused as exc:
+            report.notes.append(f"the repair cannot be planned here: {exc}")
     if patched_plan is not None and patched_plan.applied and not fetched:
         # verify --root on a patched install: what runs is the patched code.
         report.patched = verify_root(install.root, cache, None, reconciles)
@@ -411,6 +416,9 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
         report.summary = (
             f"affected: bug reproduced on the pristine release ({side_summary(report.pristine)}); "
             "no patch spec covers this release yet"
+            if not specs
+            else f"affected: bug reproduced on the pristine release; the repair does not "
+            f"plan on this release ({report.notes[-1]})"
         )
         return report
     with patched_copy(install.root, patched_plan, cache) as copy:
