@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import posixpath
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -47,6 +48,7 @@ class Edit:
     rename_to: str | None = None
     import_name: str | None = None
     alias: str | None = None
+    stores: tuple[str, ...] = ()
 
     @property
     def marker(self) -> str:
@@ -94,6 +96,7 @@ def _load_spec(folder) -> Spec:
             rename_to=entry.get("rename_to"),
             import_name=entry.get("import"),
             alias=entry.get("as"),
+            stores=tuple(entry.get("stores", ())),
         )
         if edit.kind != "add-import" and not text.lstrip(" \t").startswith(edit.marker + "\n"):
             raise UsageError(
@@ -183,15 +186,28 @@ def _function_node(root, edit: Edit, path: Path):
     return _the_one(nodes, edit, path, f"function {edit.function}")
 
 
+_IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"(\.[^"]+)";', re.M)
+
+
+def _import_source(name: str, text: str, path: Path, dist: Path) -> tuple[str, str]:
+    """(module specifier, exported name) to import `name` into the chunk at `path`: the
+    module the chunk already imports it from, else the chunk that defines it."""
+    for match in _IMPORT.finditer(text):
+        for part in match.group(1).split(","):
+            exported, _, local = part.strip().partition(" as ")
+            if (local or exported).strip() == name:
+                return match.group(2), exported.strip()
+    target = locate_definitions(dist, [name])[name]
+    rel = posixpath.relpath(
+        target.relative_to(dist).as_posix(), path.parent.relative_to(dist).as_posix()
+    )
+    return (rel if rel.startswith(".") else f"./{rel}"), export_name(target, name)
+
+
 def _insertion(edit: Edit, text: str, path: Path, dist: Path) -> tuple[int, int, str]:
     """(start, end, replacement) in `text` for one edit, as character offsets."""
     if edit.kind == "add-import":
-        target = locate_definitions(dist, [edit.import_name])[edit.import_name]
-        exported = export_name(target, edit.import_name)
-        rel = posixpath.relpath(
-            target.relative_to(dist).as_posix(), path.parent.relative_to(dist).as_posix()
-        )
-        spec = rel if rel.startswith(".") else f"./{rel}"
+        spec, exported = _import_source(edit.import_name, text, path, dist)
         line = f'import {{ {exported} as {edit.alias} }} from "{spec}"; {edit.marker}\n'
         # After the chunk's own imports: at the start of its first line that is not one.
         offset = 0
@@ -256,12 +272,16 @@ def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
     return FilePlan(path, role, original, patched, [e.id for e in edits])
 
 
-def plan(install_root: Path, bundle_map, specs: list[Spec]) -> Plan:
-    """Plan every edit of `specs` on the install; refuses (PlanRefused) rather than guess."""
+def plan(install_root: Path, bundle_map, specs: list[Spec], store: str | None) -> Plan:
+    """Plan every edit of `specs` on the install; refuses (PlanRefused) rather than guess.
+
+    `store` is the install's store shape: edits for other shapes are left out."""
     dist = install_root / "dist"
     by_file: dict[Path, tuple[str, list[Edit]]] = {}
     for spec in specs:
         for edit in spec.edits:
+            if edit.stores and store not in edit.stores:
+                continue
             primaries = bundle_map.primaries(edit.role)
             if len(primaries) != 1:
                 raise PlanRefused(

@@ -373,7 +373,7 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     patched_plan = None
     if specs:
         try:
-            patched_plan = plan(install.root, detection.bundles, specs)
+            patched_plan = plan(install.root, detection.bundles, specs, verdict.store)
         except PlanRefused as exc:
             report.notes.append(f"the repair cannot be planned here: {exc}")
     if patched_plan is not None and patched_plan.applied and not fetched:
