@@ -194,7 +194,7 @@ def apply(
         if not skip_simulation:
             from patcher.verify import verify_root
 
-            side = verify_root(install.root, cache, None)
+            side = verify_root(install.root, cache, None, patched=True)
             details["simulation"] = side.to_json(pristine=False)
             if not side.ok:
                 raise PatcherError(

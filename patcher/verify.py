@@ -154,7 +154,11 @@ def _judge_dead_run(
 
 
 def evaluate(
-    a: dict[str, Any], b: dict[str, Any], active_ids: list[str] | None, store_problems: list[str]
+    a: dict[str, Any],
+    b: dict[str, Any],
+    active_ids: list[str] | None,
+    store_problems: list[str],
+    expect_active_ids: bool = False,
 ) -> dict[str, ScenarioResult]:
     """Judge every scenario of the contract from what processes A and B reported."""
     jobs = a["jobs"]
@@ -241,22 +245,24 @@ def evaluate(
         r6.fail(OTHER, problem)
     if b.get("startError"):
         r6.fail(OTHER, f"CronService.start() failed in B: {b['startError'].splitlines()[0]}")
+    if expect_active_ids and active_ids is None:
+        r6.fail(OTHER, "the patched store does not carry activeJobIds")
     return results
 
 
-def simulate(prepared: Prepared, work: Path) -> SideResult:
+def simulate(prepared: Prepared, work: Path, patched: bool = False) -> SideResult:
     """Run the scenarios, installing packages a lazy import asks for on the way."""
 
     def attempt() -> SideResult:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        return _simulate(prepared, work)
+        return _simulate(prepared, work, patched)
 
     return prepared.run(attempt)
 
 
-def _simulate(prepared: Prepared, work: Path) -> SideResult:
+def _simulate(prepared: Prepared, work: Path, patched: bool) -> SideResult:
     """Run processes A and B on `prepared` in `work`, and judge the scenarios."""
     started = time.monotonic()
     names = {**prepared.symbols}
@@ -293,17 +299,24 @@ def _simulate(prepared: Prepared, work: Path) -> SideResult:
         f"{f.path.name}: {p.pointer or '/'}: {p.message}" for f in report.files for p in f.problems
     ] + [f.error or f.version_error for f in report.files if f.error or f.version_error]
     active = _store_active_ids(state, store) if report.kind != "sqlite" else None
-    scenarios = evaluate(a, b, active, problems)
+    # A patched JSON store must carry activeJobIds (the SQLite era decides its own place).
+    scenarios = evaluate(
+        a, b, active, problems, expect_active_ids=patched and report.kind != "sqlite"
+    )
     return SideResult(scenarios, time.monotonic() - started, prepared.node_source)
 
 
 def verify_root(
-    root: Path, cache: Path, deps_key: str | None, cron_reconciliation: bool = True
+    root: Path,
+    cache: Path,
+    deps_key: str | None,
+    cron_reconciliation: bool = True,
+    patched: bool = False,
 ) -> SideResult:
     """Prepare the install at `root` and run every scenario in a scratch dir (removed after)."""
     prepared = prepare(root, HARNESS_NAMES, cache, deps_key, optional=HARNESS_OPTIONAL)
     with tempfile.TemporaryDirectory(prefix="openclaw-patcher-verify-") as tmp:
-        side = simulate(prepared, Path(tmp) / "work")
+        side = simulate(prepared, Path(tmp) / "work", patched)
     side.cron_reconciliation = cron_reconciliation
     return side
 
@@ -378,7 +391,7 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             report.notes.append(f"the repair cannot be planned here: {exc}")
     if patched_plan is not None and patched_plan.applied and not fetched:
         # verify --root on a patched install: what runs is the patched code.
-        report.patched = verify_root(install.root, cache, None, reconciles)
+        report.patched = verify_root(install.root, cache, None, reconciles, patched=True)
         report.exit_code = EXIT_OK if report.patched.ok else EXIT_CHECK_FAILED
         report.summary = (
             "patched: every scenario of the restart contract holds"
@@ -422,7 +435,7 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
         )
         return report
     with patched_copy(install.root, patched_plan, cache) as copy:
-        report.patched = verify_root(copy, cache, None, reconciles)
+        report.patched = verify_root(copy, cache, None, reconciles, patched=True)
     report.exit_code = EXIT_OK if report.patched.ok else EXIT_CHECK_FAILED
     report.summary = (
         "bug reproduced on the pristine release; the patched copy holds every scenario"
