@@ -71,9 +71,14 @@ def _node_check(files: dict[Path, str], node: Path) -> None:
                 )
 
 
+def can_write(path: Path) -> bool:
+    """Whether this user may replace `path` (write the file, create a temp file beside it)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 def _writable(paths: list[Path]) -> None:
     for path in paths:
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        if not can_write(path):
             raise ReadOnlyInstall(
                 f"{path} is not writable by this user: rerun with the rights the install "
                 "needs (for a system-wide npm prefix, sudo)."
@@ -154,13 +159,10 @@ def apply(
         state, why = patch_state(detection, record)
         if state != "applied":
             raise RefusedError(f"the install carries the patch but its record says {state}: {why}.")
-        return Outcome(
-            install.root,
-            install.version,
-            "already-applied",
-            "already applied: no byte changed",
-            details,
-        )
+        # A run killed after the files were in place may not have migrated the store yet.
+        details["store"] = None if dry_run else _migrate_store(state_dir, steps)
+        message = "already applied: no byte changed"
+        return Outcome(install.root, install.version, "already-applied", message, details)
     if dry_run:
         details["diff"] = the_plan.diff(install.root)
         return Outcome(
@@ -190,7 +192,7 @@ def apply(
         steps,
     )
     try:
-        details["store"] = _migrate_store(state_dir)
+        details["store"] = _migrate_store(state_dir, steps)
         if not skip_simulation:
             from patcher.verify import verify_root
 
@@ -211,7 +213,7 @@ def apply(
     return Outcome(install.root, install.version, "applied", message, details)
 
 
-def _migrate_store(state_dir: Path | None) -> dict[str, Any] | None:
+def _migrate_store(state_dir: Path | None, steps: Steps) -> dict[str, Any] | None:
     from patcher.statedir import resolve_store
     from patcher.store import migrate_store
 
@@ -223,6 +225,7 @@ def _migrate_store(state_dir: Path | None) -> dict[str, Any] | None:
         return None  # no state dir on this machine: nothing to migrate
     if not location.state_dir.exists():
         return None
+    steps.step("store")
     return migrate_store(location).to_json()
 
 

@@ -1,0 +1,199 @@
+"""apply, status and rollback on the synthetic 2026.4.14 bundle (which has every anchor of
+the repair): outcomes, exit codes, messages, untouched files, and crash safety."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import BUNDLES, REPO
+
+from patcher.cli import main
+from patcher.transaction import KILL_AT_ENV
+
+SHAPE = BUNDLES / "2026.4.14-inline-json"
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A copy of the bundle, a cache and a state dir with a store, all in tmp_path."""
+    root = tmp_path / "install"
+    shutil.copytree(SHAPE, root)
+    state = tmp_path / "state"
+    shutil.copytree(REPO / "fixtures" / "stores" / "inline", state)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return root, state, cache
+
+
+def cli(cache: Path, *args: str):
+    return CliRunner().invoke(main, ["--cache-dir", str(cache), *args])
+
+
+def test_apply_status_rollback_round_trip(env):
+    root, state, cache = env
+    pristine = digests(root)
+    result = cli(cache, "status", "--root", str(root))
+    assert result.exit_code == 1 and "pristine" in result.output
+
+    result = cli(
+        cache, "apply", "--root", str(root), "--state-dir", str(state), "--skip-simulation"
+    )
+    assert result.exit_code == 0, result.output
+    assert "applied" in result.output and "store: migrated" in result.output
+    patched = digests(root)
+    assert patched != pristine
+    manifest = json.loads(next((cache / "installs").glob("*/manifest.json")).read_text())
+    assert manifest["state"] == "applied" and manifest["version"] == "2026.4.14"
+    assert {f["path"] for f in manifest["files"]} == {"dist/server.impl-S2.js", "dist/store-S3.js"}
+    assert json.loads((state / "cron" / "jobs.json").read_text())["activeJobIds"] == [
+        "job-every",
+        "job-at",
+    ]
+
+    result = cli(cache, "status", "--root", str(root), "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["installs"][0]["patch"] == "applied"
+    detect = cli(cache, "detect", "--root", str(root), "--json")
+    assert json.loads(detect.output)["installs"][0]["patch"] == "applied"
+
+    again = cli(cache, "apply", "--root", str(root), "--state-dir", str(state), "--skip-simulation")
+    assert again.exit_code == 0 and "already applied" in again.output
+    assert digests(root) == patched
+
+    result = cli(cache, "rollback", "--root", str(root))
+    assert result.exit_code == 0 and "restored 2 file(s)" in result.output
+    assert digests(root) == pristine
+    assert cli(cache, "status", "--root", str(root)).exit_code == 1
+
+
+def test_dry_run_prints_a_diff_and_writes_nothing(env):
+    root, _state, cache = env
+    before = digests(root)
+    result = cli(cache, "apply", "--root", str(root), "--dry-run")
+    assert result.exit_code == 0
+    assert "+++ b/dist/store-S3.js" in result.output
+    assert "// openclaw-patcher cron-active-jobs-json/startup-rehydrate" in result.output
+    assert digests(root) == before
+    assert not (cache / "installs").exists()
+
+
+def test_drift_is_refused_naming_the_file(env):
+    root, _state, cache = env
+    assert cli(cache, "apply", "--root", str(root), "--skip-simulation").exit_code == 0
+    store = root / "dist" / "store-S3.js"
+    store.write_text(store.read_text() + "\n// edited by hand\n")
+    before = digests(root)
+    result = cli(cache, "status", "--root", str(root))
+    assert result.exit_code == 3 and "drifted" in result.output
+    result = cli(cache, "rollback", "--root", str(root))
+    assert result.exit_code == 3
+    assert str(store) in result.output and "changed since it was patched" in result.output
+    assert digests(root) == before
+
+
+def test_unknown_shape_and_ambiguous_match_are_refused_untouched(env, tmp_path):
+    root, _state, cache = env
+    unknown = tmp_path / "unknown"
+    shutil.copytree(BUNDLES / "unknown-two-sweepers", unknown)
+    result = cli(cache, "apply", "--root", str(unknown), "--skip-simulation")
+    assert result.exit_code == 3 and "found 2 times" in result.output
+
+    service = root / "dist" / "server.impl-S2.js"
+    service.write_text(service.read_text() + "async function start(state) {\n}\n")
+    before = digests(root)
+    result = cli(cache, "apply", "--root", str(root), "--skip-simulation")
+    assert result.exit_code == 3
+    assert "matched 2 places" in result.output and "server.impl-S2.js" in result.output
+    assert digests(root) == before
+
+
+def test_read_only_install_says_how_to_rerun(env, monkeypatch):
+    root, _state, cache = env
+    monkeypatch.setattr("patcher.patching.can_write", lambda path: False)
+    before = digests(root)
+    result = cli(cache, "apply", "--root", str(root), "--skip-simulation")
+    assert result.exit_code == 3
+    assert "is not writable by this user: rerun with the rights the install needs" in result.output
+    assert digests(root) == before
+
+
+def test_missing_node_is_exit_4(env, monkeypatch):
+    root, _state, cache = env
+    from patcher.errors import EnvironmentMissing
+
+    def no_node(*args, **kwargs):
+        raise EnvironmentMissing("no Node satisfies engines.node '>=18': install one.")
+
+    monkeypatch.setattr("patcher.node.find_node", no_node)
+    before = digests(root)
+    result = cli(cache, "apply", "--root", str(root), "--skip-simulation")
+    assert result.exit_code == 4 and "install one" in result.output
+    assert digests(root) == before
+
+
+def run_killed(cache: Path, args: list[str], step: int) -> int:
+    env = {**os.environ, KILL_AT_ENV: str(step)}
+    done = subprocess.run(
+        [sys.executable, "-m", "patcher", "--cache-dir", str(cache), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    return done.returncode
+
+
+def state_of(cache: Path, root: Path) -> str:
+    result = cli(cache, "status", "--root", str(root), "--json")
+    return json.loads(result.output)["installs"][0]["patch"]
+
+
+@pytest.mark.parametrize("command", ["apply", "rollback"])
+def test_crash_safety_sigkill_at_every_write_step(env, command, capsys):
+    root, state, cache = env
+    pristine = digests(root)
+    args = ["apply", "--root", str(root), "--state-dir", str(state), "--skip-simulation"]
+    if command == "rollback":
+        assert cli(cache, *args).exit_code == 0
+        args = ["rollback", "--root", str(root)]
+    start = digests(root)
+    step, kills = 1, 0
+    while run_killed(cache, args, step) == -9:
+        kills += 1
+        # After each kill: pristine or applied, never a mix (status recovers the journal).
+        assert state_of(cache, root) in ("pristine", "applied")
+        assert digests(root) in (pristine, start) or state_of(cache, root) == "applied"
+        # Running the command again completes it.
+        assert run_killed(cache, args, 0) == 0
+        expected = "applied" if command == "apply" else "pristine"
+        assert state_of(cache, root) == expected
+        if command == "apply":  # the store is migrated by the run that completes
+            assert "activeJobIds" in (state / "cron" / "jobs.json").read_text()
+        # Back to the starting point for the next step.
+        undo = (
+            ["rollback", "--root", str(root)]
+            if command == "apply"
+            else ["apply", "--root", str(root), "--state-dir", str(state), "--skip-simulation"]
+        )
+        assert run_killed(cache, undo, 0) == 0
+        assert digests(root) == start
+        step += 1
+    with capsys.disabled():
+        print(f"\n{command}: killed at each of {kills} write steps, recovered every time")
+    assert kills >= 4
