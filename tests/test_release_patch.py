@@ -1,0 +1,67 @@
+"""The repair on real releases: apply (with its restart simulation), status, rollback, and
+every file byte-identical to the tarball afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+
+import pytest
+from click.testing import CliRunner
+
+from patcher.cli import main
+from patcher.releases import fetch_release, fetch_tarball
+
+pytestmark = pytest.mark.release
+
+PATCH_RELEASES = ("2026.4.14", "2026.4.22")
+
+
+def tarball_digests(path) -> dict[str, str]:
+    out = {}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                rel = member.name.split("/", 1)[1]
+                out[rel] = hashlib.sha256(tar.extractfile(member).read()).hexdigest()
+    return out
+
+
+def tree_digests(root) -> dict[str, str]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not (dirpath == str(root) and d == "node_modules")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+@pytest.mark.parametrize("version", PATCH_RELEASES)
+def test_apply_then_rollback_is_byte_identical(version, release_cache, tmp_path):
+    release = fetch_release(version, release_cache)
+    root = tmp_path / "package"
+    shutil.copytree(release, root, symlinks=True)  # node_modules stays a link to the deps
+    state = tmp_path / "state"
+    (state / "cron").mkdir(parents=True)
+
+    def cli(*args):
+        return CliRunner().invoke(main, ["--cache-dir", str(release_cache), *args])
+
+    applied = cli("apply", "--root", str(root), "--state-dir", str(state), "--json")
+    assert applied.exit_code == 0, applied.output
+    outcome = json.loads(applied.output)["installs"][0]
+    assert outcome["outcome"] == "applied"
+    assert outcome["simulation"]["ok"], json.dumps(outcome["simulation"], indent=1)
+    assert (
+        json.loads(cli("status", "--root", str(root), "--json").output)["installs"][0]["patch"]
+        == "applied"
+    )
+
+    rolled = cli("rollback", "--root", str(root))
+    assert rolled.exit_code == 0, rolled.output
+    assert tree_digests(root) == tarball_digests(fetch_tarball(version, release_cache))
