@@ -43,7 +43,7 @@ class Edit:
     kind: str
     why: str
     function: str | None = None
-    pattern: str | None = None
+    patterns: tuple[str, ...] = ()
     text: str = ""
     rename_to: str | None = None
     import_name: str | None = None
@@ -91,7 +91,11 @@ def _load_spec(folder) -> Spec:
             kind=entry["kind"],
             why=entry["why"],
             function=entry.get("function"),
-            pattern=entry.get("pattern"),
+            patterns=tuple(
+                [entry["pattern"]]
+                if isinstance(entry.get("pattern"), str)
+                else entry.get("pattern", [])
+            ),
             text=text,
             rename_to=entry.get("rename_to"),
             import_name=entry.get("import"),
@@ -231,8 +235,9 @@ def _insertion(edit: Edit, text: str, path: Path, dist: Path) -> tuple[int, int,
         name = fn.field("name")
         start, end = name.range().start.index, name.range().end.index
         return start, end, edit.rename_to or ""
-    matches = fn.find_all(pattern=edit.pattern)
-    statement = _the_one(matches, edit, path, f"`{edit.pattern}` in {edit.function}")
+    matches = [node for pattern in edit.patterns for node in fn.find_all(pattern=pattern)]
+    wanted = " or ".join(f"`{p}`" for p in edit.patterns)
+    statement = _the_one(matches, edit, path, f"{wanted} in {edit.function}")
     line_start = text.rfind("\n", 0, statement.range().start.index) + 1
     if edit.kind == "insert-before-statement":
         return line_start, line_start, edit.text

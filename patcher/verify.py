@@ -211,14 +211,16 @@ def evaluate(
 
     # 4. long live runs: catch-up and manual runs older than the grace are not lost.
     r4 = results["long_live_runs"]
-    for job, what in (("R", "catch-up"), ("M", "manual")):
+    for job, what in (("R", "catch-up"), ("C", "catch-up"), ("M", "manual")):
         running = [
             r
             for r in records_of(job, live)
             if r["status"] == "running" and r["runId"] not in dead_ids
         ]
-        if not running and (job == "M" or b.get("catchup")):
+        if not running and (job == "M" or (job == "R" and b.get("catchup"))):
             r4.fail(OTHER, f"no {what} run of job {job} was running to observe")
+        elif not running:
+            r4.notes.append(f"no {what} run of job {job} was running to observe")
         for record in running:
             now = during.get(record["runId"])
             if now and now["status"] != "running":
@@ -226,7 +228,9 @@ def evaluate(
                 r4.fail(
                     kind, f"live {what} run marked {now['status']} past the grace: {_describe(now)}"
                 )
-    r4.records = [r for r in past_grace["records"] if r["jobId"] in (jobs["R"], jobs["M"])]
+    r4.records = [
+        r for r in past_grace["records"] if r["jobId"] in (jobs["R"], jobs["C"], jobs["M"])
+    ]
 
     # 5. no zombies: once B's runs end, nothing running and no active ids persisted.
     r5 = results["no_zombies"]

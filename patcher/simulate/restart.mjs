@@ -45,9 +45,10 @@ function blockingRunners(emit) {
     if (!blocking) return { status: "ok", summary: `finished ${job.id}` };
     return await new Promise((resolve) => live.set(job.id, resolve));
   };
-  const waitFor = async (jobId, timeoutMs) => {
+  const waitFor = async (jobIds, timeoutMs) => {
+    const ids = [jobIds].flat();
     const deadline = Date.now() + timeoutMs;
-    while (!entered.get(jobId)) {
+    while (!ids.some((id) => entered.get(id))) {
       if (Date.now() > deadline) return false;
       await Promise.race([new Promise((resolve) => waiters.push(resolve)), sleep(50)]);
     }
@@ -73,11 +74,14 @@ async function phaseA({ symbols, config, emit }) {
   const recurring = await cron.add({ ...base, name: "recurring R", schedule: { kind: "every", everyMs: 1000, anchorMs: now }, payload: agentTurn("R") });
   const oneShot = await cron.add({ ...base, name: "one-shot O", deleteAfterRun: false, schedule: { kind: "at", at: new Date(now + 1000).toISOString() }, payload: agentTurn("O") });
   const manual = await cron.add({ ...base, name: "manual M", schedule: { kind: "every", everyMs: 86_400_000, anchorMs: now }, payload: agentTurn("M") });
+  // Due five minutes from now: not running when A dies, overdue when B starts six minutes
+  // later, so every release runs it as a startup catch-up (4.25+ skip interrupted jobs).
+  const catchup = await cron.add({ ...base, name: "catch-up C", schedule: { kind: "every", everyMs: 300_000, anchorMs: now }, payload: agentTurn("C") });
   const ok = (await runners.waitFor(recurring.id, 30_000)) && (await runners.waitFor(oneShot.id, 30_000));
   if (!ok) throw new Error("process A: the cron timer did not start the jobs within 30 s");
   await sleep(50); // let the task registry finish its synchronous write of both records
   emit("ready", {
-    jobs: { R: recurring.id, O: oneShot.id, M: manual.id },
+    jobs: { R: recurring.id, O: oneShot.id, M: manual.id, C: catchup.id },
     records: cronRecords(symbols),
   });
   await new Promise(() => {}); // wait for SIGKILL
@@ -108,14 +112,14 @@ async function phaseB({ symbols, config, emit }) {
   // The startup race: while start() is still running (its catch-up run of R blocks), or at
   // the latest right after it resolved, sweep once; the dead runs are past the grace.
   let finished = false;
-  const catchup = await Promise.race([
-    runners.waitFor(jobs.R, 10_000),
+  await Promise.race([
+    runners.waitFor([jobs.R, jobs.C], 10_000), // catch-up runs run one at a time
     started.then(() => {
       finished = true;
-      return false;
     }),
   ]);
   await sweep(finished ? "race-after-start" : "race");
+  const catchup = await runners.waitFor(jobs.R, 2_000);
   const manualRun = cron.run(jobs.M, "force").catch((error) => ({ error: String(error) }));
   const manual = await runners.waitFor(jobs.M, 10_000);
   observe("live", null);
