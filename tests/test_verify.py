@@ -11,7 +11,7 @@ from conftest import BUNDLES
 from patcher.cli import main
 from patcher.verify import SideResult, evaluate
 
-JOBS = {"R": "r", "O": "o", "M": "m"}
+JOBS = {"R": "r", "O": "o", "M": "m", "C": "c"}
 DEAD_R = {"runId": "cron:r:100", "jobId": "r", "status": "running", "error": None, "summary": None}
 DEAD_O = {"runId": "cron:o:101", "jobId": "o", "status": "running", "error": None, "summary": None}
 A = {"jobs": JOBS, "records": [DEAD_R, DEAD_O]}
