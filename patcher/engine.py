@@ -16,7 +16,7 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,9 @@ class Plan:
         return "".join(f.diff(root) for f in self.files)
 
 
+@lru_cache(maxsize=4)
 def _root(text: str):
+    # Every edit of a file is matched on its original text: parse it once.
     from ast_grep_py import SgRoot
 
     return SgRoot(text, "javascript").root()

@@ -197,3 +197,27 @@ def test_crash_safety_sigkill_at_every_write_step(env, command, capsys):
     with capsys.disabled():
         print(f"\n{command}: killed at each of {kills} write steps, recovered every time")
     assert kills >= 4
+
+
+def test_a_symlink_in_dist_leading_outside_is_refused(env, tmp_path):
+    root, _state, cache = env
+    outside = tmp_path / "outside.js"
+    store = root / "dist" / "store-S3.js"
+    outside.write_bytes(store.read_bytes())
+    store.unlink()
+    store.symlink_to(outside)
+    before = outside.read_bytes()
+    result = cli(cache, "apply", "--root", str(root), "--skip-simulation")
+    assert result.exit_code == 3
+    assert "leads outside" in result.output and "store-S3.js" in result.output
+    assert outside.read_bytes() == before
+    assert cli(cache, "status", "--root", str(root)).exit_code == 1
+
+
+def test_no_shell_and_no_interpolated_paths_in_subprocesses():
+    """Every subprocess gets an argument list (no shell); inserted code never embeds paths."""
+    sources = "".join(p.read_text() for p in (REPO / "patcher").rglob("*.py"))
+    assert "shell=True" not in sources
+    assert "os.system(" not in sources
+    specs = "".join(p.read_text() for p in (REPO / "patcher" / "specs").rglob("*.js"))
+    assert "/root" not in specs and "/home" not in specs
