@@ -24,6 +24,9 @@ settings.load_profile("ci")
 CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "2026.9.6")
 
 
+# apply + rollback on real releases: CI runs one of each store shape and family of the repair.
+CI_PATCH = ("2026.4.14", "2026.4.22", "2026.5.7")
+
 # verify on real releases: CI runs the first, later affected and a fixed one; --verify-all
 # runs the acceptance set of issue 4, each release five times.
 CI_VERIFY = (("2026.4.14", True), ("2026.7.1", True), ("2026.9.6", False))
@@ -46,6 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run release tests over every stable release in tests/data/releases.json",
     )
     parser.addoption(
+        "--patch-all",
+        action="store_true",
+        help="apply + rollback on every stable release 2026.4.5 - 5.28",
+    )
+    parser.addoption(
         "--verify-all",
         action="store_true",
         help="verify the acceptance set of releases, five times each",
@@ -61,6 +69,14 @@ def release_versions(config: pytest.Config) -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "release_version" in metafunc.fixturenames:
         metafunc.parametrize("release_version", release_versions(metafunc.config))
+    if "patch_version" in metafunc.fixturenames:
+        if metafunc.config.getoption("--patch-all"):
+            facts = json.loads(RELEASE_FACTS.read_text())["releases"]
+            json_families = ("affected-json", "affected-json-recovery")
+            versions = [v for v, f in facts.items() if f["family"] in json_families]
+        else:
+            versions = list(CI_PATCH)
+        metafunc.parametrize("patch_version", versions)
     if "verify_case" in metafunc.fixturenames:
         if metafunc.config.getoption("--verify-all"):
             cases = [(v, bug, n) for v, bug in ALL_VERIFY for n in range(1, 6)]
