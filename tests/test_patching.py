@@ -221,3 +221,22 @@ def test_no_shell_and_no_interpolated_paths_in_subprocesses():
     assert "os.system(" not in sources
     specs = "".join(p.read_text() for p in (REPO / "patcher" / "specs").rglob("*.js"))
     assert "/root" not in specs and "/home" not in specs
+
+
+def test_status_after_an_upgrade_says_the_patch_is_gone(env):
+    root, _state, cache = env
+    assert cli(cache, "apply", "--root", str(root), "--skip-simulation").exit_code == 0
+    # `npm install -g openclaw@other` replaces the package folder.
+    shutil.rmtree(root)
+    shutil.copytree(BUNDLES / "2026.4.22-split-json", root)
+    result = cli(cache, "status", "--root", str(root))
+    assert result.exit_code == 1
+    assert "the patch is gone (patched 2026.4.14, now 2026.4.22)" in result.output
+    assert "this release needs it" in result.output
+    shutil.rmtree(root)
+    shutil.copytree(BUNDLES / "2026.9.6-fixed-mjs", root)
+    result = cli(cache, "status", "--root", str(root))
+    assert result.exit_code == 0
+    assert (
+        "the patch for 2026.4.14 is gone" in result.output and "nothing to patch" in result.output
+    )
