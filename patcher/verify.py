@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from patcher.engine import PlanRefused, plan, specs_for
-from patcher.runtime import Prepared, prepare, run_harness, run_until_killed, scratch_env
+from patcher.runtime import (
+    HarnessError,
+    Prepared,
+    prepare,
+    run_harness,
+    run_until_killed,
+    scratch_env,
+)
 from patcher.statedir import StoreLocation
 from patcher.store import ACTIVE_JOB_IDS, inspect_store
 
@@ -254,19 +261,23 @@ def evaluate(
     return results
 
 
-def simulate(prepared: Prepared, work: Path, patched: bool = False) -> SideResult:
+def simulate(
+    prepared: Prepared, work: Path, patched: bool = False, unpatched: Prepared | None = None
+) -> SideResult:
     """Run the scenarios, installing packages a lazy import asks for on the way."""
 
     def attempt() -> SideResult:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        return _simulate(prepared, work, patched)
+        return _simulate(prepared, work, patched, unpatched)
 
     return prepared.run(attempt)
 
 
-def _simulate(prepared: Prepared, work: Path, patched: bool) -> SideResult:
+def _simulate(
+    prepared: Prepared, work: Path, patched: bool, unpatched: Prepared | None
+) -> SideResult:
     """Run processes A and B on `prepared` in `work`, and judge the scenarios."""
     started = time.monotonic()
     names = {**prepared.symbols}
@@ -307,6 +318,21 @@ def _simulate(prepared: Prepared, work: Path, patched: bool) -> SideResult:
     scenarios = evaluate(
         a, b, active, problems, expect_active_ids=patched and report.kind != "sqlite"
     )
+    if unpatched is not None:
+        # Rollback safety: the unpatched release must load the store the patched one wrote.
+        try:
+            run_harness(
+                unpatched.node,
+                "store_reader.mjs",
+                {"CronService": unpatched.symbols["CronService"]},
+                {"storePath": str(store)},
+                env,
+                timeout=120,
+            )
+        except HarnessError as exc:
+            scenarios["store_compatibility"].fail(
+                OTHER, f"the unpatched release cannot load the patched store: {exc}"
+            )
     return SideResult(scenarios, time.monotonic() - started, prepared.node_source)
 
 
@@ -316,11 +342,20 @@ def verify_root(
     deps_key: str | None,
     cron_reconciliation: bool = True,
     patched: bool = False,
+    unpatched_root: Path | None = None,
 ) -> SideResult:
-    """Prepare the install at `root` and run every scenario in a scratch dir (removed after)."""
+    """Prepare the install at `root` and run every scenario in a scratch dir (removed after).
+
+    With `unpatched_root` (the pristine release of a patched copy), also check that the
+    unpatched release loads the store the patched code wrote."""
     prepared = prepare(root, HARNESS_NAMES, cache, deps_key, optional=HARNESS_OPTIONAL)
+    unpatched = (
+        prepare(unpatched_root, ["CronService"], cache, None)
+        if unpatched_root is not None
+        else None
+    )
     with tempfile.TemporaryDirectory(prefix="openclaw-patcher-verify-") as tmp:
-        side = simulate(prepared, Path(tmp) / "work", patched)
+        side = simulate(prepared, Path(tmp) / "work", patched, unpatched)
     side.cron_reconciliation = cron_reconciliation
     return side
 
@@ -439,7 +474,9 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
         )
         return report
     with patched_copy(install.root, patched_plan, cache) as copy:
-        report.patched = verify_root(copy, cache, None, reconciles, patched=True)
+        report.patched = verify_root(
+            copy, cache, None, reconciles, patched=True, unpatched_root=install.root
+        )
     report.exit_code = EXIT_OK if report.patched.ok else EXIT_CHECK_FAILED
     report.summary = (
         "bug reproduced on the pristine release; the patched copy holds every scenario"
