@@ -170,7 +170,3 @@ def classify(bundle_map: BundleMap, version: str) -> Verdict:
             f"{expected.id}; judged by the code"
         )
     return verdict
-
-
-def family(family_id: str) -> Family:
-    return _BY_ID[family_id]

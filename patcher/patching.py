@@ -17,7 +17,7 @@ from typing import Any
 
 from patcher.detect import Detection, detect_install, patch_state
 from patcher.engine import Plan, describe, plan, specs_for
-from patcher.errors import EnvironmentMissing, PatcherError, RefusedError
+from patcher.errors import PatcherError, RefusedError
 from patcher.families import AFFECTED, UNKNOWN
 from patcher.install import open_install
 from patcher.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
@@ -261,13 +261,3 @@ def status(
     detection = detect_install(install)
     state, why = patch_state(detection, record)
     return detection, state, why, recovered
-
-
-def check_environment() -> None:
-    """Node is needed for apply (node --check, simulation): say so before anything else."""
-    from shutil import which
-
-    if which("npm") is None and which("node") is None:
-        raise EnvironmentMissing(
-            "neither node nor npm was found on PATH: install Node.js and retry."
-        )
