@@ -196,7 +196,9 @@ def apply(
         if not skip_simulation:
             from patcher.verify import verify_root
 
-            side = verify_root(install.root, cache, None, patched=True)
+            # As in real life, the gateway that last ran was unpatched: its store has no
+            # activeJobIds, and the patched code must derive them (restart contract, 6).
+            side = verify_root(install.root, cache, None, patched=True, as_unpatched_store=True)
             details["simulation"] = side.to_json(pristine=False)
             if not side.ok:
                 raise PatcherError(

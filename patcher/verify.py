@@ -16,6 +16,7 @@ affected release the scenarios must fail (the negative control): a record ends `
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -262,7 +263,11 @@ def evaluate(
 
 
 def simulate(
-    prepared: Prepared, work: Path, patched: bool = False, unpatched: Prepared | None = None
+    prepared: Prepared,
+    work: Path,
+    patched: bool = False,
+    unpatched: Prepared | None = None,
+    as_unpatched_store: bool = False,
 ) -> SideResult:
     """Run the scenarios, installing packages a lazy import asks for on the way."""
 
@@ -270,13 +275,28 @@ def simulate(
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        return _simulate(prepared, work, patched, unpatched)
+        return _simulate(prepared, work, patched, unpatched, as_unpatched_store)
 
     return prepared.run(attempt)
 
 
+def _strip_active_ids(store: Path) -> None:
+    """Make the store what an unpatched gateway leaves: the same, without activeJobIds."""
+    from patcher.jsonio import dumps
+
+    for path in (store, store.with_name(store.stem + "-state.json")):
+        if path.is_file():
+            value = json.loads(path.read_text())
+            if isinstance(value, dict) and value.pop(ACTIVE_JOB_IDS, None) is not None:
+                path.write_bytes(dumps(value))
+
+
 def _simulate(
-    prepared: Prepared, work: Path, patched: bool, unpatched: Prepared | None
+    prepared: Prepared,
+    work: Path,
+    patched: bool,
+    unpatched: Prepared | None,
+    as_unpatched_store: bool,
 ) -> SideResult:
     """Run processes A and B on `prepared` in `work`, and judge the scenarios."""
     started = time.monotonic()
@@ -296,6 +316,10 @@ def _simulate(
         clock={"offsetMs": 0, "stepMs": 1},
         optional=optional,
     ).result
+    if as_unpatched_store:
+        # The gateway that died ran the unpatched code (apply happens under a running
+        # gateway): B must derive the active ids from state.runningAtMs.
+        _strip_active_ids(store)
     # B runs in the same state dir path as A: from 2026.6.1 the SQLite cron store keys its
     # rows by the store path, and a restarted gateway uses the path it used before.
     settings = {"phase": "b", "storePath": str(store), "jobs": a["jobs"]}
@@ -343,6 +367,7 @@ def verify_root(
     cron_reconciliation: bool = True,
     patched: bool = False,
     unpatched_root: Path | None = None,
+    as_unpatched_store: bool = False,
 ) -> SideResult:
     """Prepare the install at `root` and run every scenario in a scratch dir (removed after).
 
@@ -355,7 +380,7 @@ def verify_root(
         else None
     )
     with tempfile.TemporaryDirectory(prefix="openclaw-patcher-verify-") as tmp:
-        side = simulate(prepared, Path(tmp) / "work", patched, unpatched)
+        side = simulate(prepared, Path(tmp) / "work", patched, unpatched, as_unpatched_store)
     side.cron_reconciliation = cron_reconciliation
     return side
 
