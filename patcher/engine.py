@@ -192,6 +192,8 @@ def _function_node(root, edit: Edit, path: Path):
     return _the_one(nodes, edit, path, f"function {edit.function}")
 
 
+_SAFE_SPECIFIER = re.compile(r"^\.\.?/[\w.@$+/-]+$")
+_SAFE_NAME = re.compile(r"^[A-Za-z_$][\w$]*$")
 _IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"(\.[^"]+)";', re.M)
 
 
@@ -207,7 +209,12 @@ def _import_source(name: str, text: str, path: Path, dist: Path) -> tuple[str, s
     rel = posixpath.relpath(
         target.relative_to(dist).as_posix(), path.parent.relative_to(dist).as_posix()
     )
-    return (rel if rel.startswith(".") else f"./{rel}"), export_name(target, name)
+    specifier = rel if rel.startswith(".") else f"./{rel}"
+    exported = export_name(target, name)
+    # File names come from the install: never let one carry code into the import line.
+    if not _SAFE_SPECIFIER.match(specifier) or not _SAFE_NAME.match(exported):
+        raise PlanRefused(f"{target} has a name that cannot be imported safely: refusing.")
+    return specifier, exported
 
 
 def _insertion(edit: Edit, text: str, path: Path, dist: Path) -> tuple[int, int, str]:
@@ -247,6 +254,11 @@ def _insertion(edit: Edit, text: str, path: Path, dist: Path) -> tuple[int, int,
     line_end = text.find("\n", end)
     at = len(text) if line_end < 0 else line_end + 1
     return at, at, edit.text
+
+
+def parse_errors(text: str) -> int:
+    """How many ERROR nodes tree-sitter finds in `text` (some chunks have a few already)."""
+    return len(_root(text).find_all(kind="ERROR"))
 
 
 def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:

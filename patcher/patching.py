@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.detect import Detection, detect_install, patch_state
-from patcher.engine import Plan, describe, plan, specs_for
+from patcher.engine import Plan, describe, parse_errors, plan, specs_for
 from patcher.errors import PatcherError, RefusedError
 from patcher.families import AFFECTED, UNKNOWN
 from patcher.install import open_install
@@ -175,6 +175,9 @@ def apply(
         record.remove(steps)
     from patcher.node import find_node
 
+    for f in changed:  # the patched file re-parses no worse than the original
+        if parse_errors(f.patched) > parse_errors(f.original):
+            raise RefusedError(f"the patched {f.path.name} does not re-parse: nothing was written.")
     node = find_node(install.engines_node, cache, install.root)
     _node_check({f.path: f.patched for f in changed}, node.path)
     meta = {

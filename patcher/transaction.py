@@ -68,10 +68,25 @@ class InstallRecord:
         self.backup_dir = self.dir / "backup"
 
     def load(self) -> dict[str, Any] | None:
+        """The manifest, or None when there is none; a damaged one is refused by name."""
         try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
+            manifest = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError) as exc:
+            raise RefusedError(
+                f"{self.manifest_path} cannot be read ({exc}): reinstall the release and "
+                "delete that folder."
+            ) from exc
+        from patcher.validation import problems
+
+        found = problems(manifest, "manifest.schema.json")
+        if found:
+            raise RefusedError(
+                f"{self.manifest_path} is damaged ({found[0].pointer}: {found[0].message}): "
+                "reinstall the release and delete that folder."
+            )
+        return manifest
 
     def write(self, manifest: dict[str, Any], steps: Steps) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
