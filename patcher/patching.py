@@ -197,7 +197,7 @@ def apply(
     try:
         details["store"] = _migrate_store(state_dir, steps)
         if not skip_simulation:
-            from patcher.verify import verify_root
+            from patcher.verify import side_summary, verify_root
 
             # As in real life, the gateway that last ran was unpatched: its store has no
             # activeJobIds, and the patched code must derive them (restart contract, 6).
@@ -205,8 +205,8 @@ def apply(
             details["simulation"] = side.to_json(pristine=False)
             if not side.ok:
                 raise PatcherError(
-                    "the restart simulation failed on the patched install: rolled back; "
-                    "see the simulation's scenarios"
+                    f"the restart simulation failed on the patched install "
+                    f"({side_summary(side)}): every file was rolled back"
                 )
     except BaseException:
         rollback_files(record, record.load() or {}, steps, force=True)
