@@ -240,3 +240,15 @@ def test_status_after_an_upgrade_says_the_patch_is_gone(env):
     assert (
         "the patch for 2026.4.14 is gone" in result.output and "nothing to patch" in result.output
     )
+
+
+def test_a_simulation_that_cannot_prove_the_repair_rolls_everything_back(env):
+    root, state, cache = env
+    before = digests(root)
+    # The synthetic bundle has no CronService: the simulation fails, so nothing may stay.
+    result = cli(cache, "apply", "--root", str(root), "--state-dir", str(state))
+    assert result.exit_code == 3
+    assert "the harness needs CronService" in result.output
+    assert digests(root) == before
+    assert cli(cache, "status", "--root", str(root)).exit_code == 1
+    assert not list((cache / "installs").glob("*/manifest.json"))
