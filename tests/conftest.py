@@ -27,9 +27,16 @@ CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "20
 # apply + rollback on real releases: CI runs one of each store shape and family of the repair.
 CI_PATCH = ("2026.4.14", "2026.4.22", "2026.5.7")
 
-# verify on real releases: CI runs the first, later affected and a fixed one; --verify-all
+# verify on real releases: CI runs the JSON releases the repair covers (4.14, 4.22, 5.7),
+# one SQLite-era and one fixed release; --verify-all
 # runs the acceptance set of issue 4, each release five times.
-CI_VERIFY = (("2026.4.14", True), ("2026.7.1", True), ("2026.9.6", False))
+CI_VERIFY = (
+    ("2026.4.14", True),
+    ("2026.4.22", True),
+    ("2026.5.7", True),
+    ("2026.7.1", True),
+    ("2026.9.6", False),
+)
 ALL_VERIFY = (
     ("2026.4.14", True),
     ("2026.4.22", True),
