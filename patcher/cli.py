@@ -24,6 +24,10 @@ from patcher.errors import (
 from patcher.families import UNKNOWN
 
 CACHE_HELP = "Cache for fetched releases (default: $OPENCLAW_PATCHER_CACHE or the user cache dir)."
+ROOT_OPTION = click.option(
+    "--root", type=click.Path(), help="An OpenClaw package root (default: discovered)."
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 def _guarded(fn: Callable[..., int]) -> Callable[..., None]:
@@ -180,7 +184,7 @@ def store() -> None:
     "--state-dir", type=click.Path(), help="OpenClaw state dir (default: as OpenClaw resolves it)."
 )
 @click.option("--file", "file_", type=click.Path(), help="Validate this one store file.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@JSON_OPTION
 @_guarded
 def store_validate(state_dir: str | None, file_: str | None, as_json: bool) -> int:
     """Validate each cron store file against the JSON Schemas in schemas/."""
@@ -212,7 +216,7 @@ def store_validate(state_dir: str | None, file_: str | None, as_json: bool) -> i
     "--state-dir", type=click.Path(), help="OpenClaw state dir (default: as OpenClaw resolves it)."
 )
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@JSON_OPTION
 @_guarded
 def store_migrate(state_dir: str | None, dry_run: bool, as_json: bool) -> int:
     """Add activeJobIds (seeded from state.runningAtMs) to the store's runtime-state file."""
@@ -261,7 +265,7 @@ def _render_side(title: str, side: dict) -> None:
 @main.command()
 @click.option("--root", type=click.Path(), help="Verify this install, with its own node_modules.")
 @click.option("--release", "version", help="Fetch this release with the npm CLI and verify it.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@JSON_OPTION
 @click.pass_context
 @_guarded
 def verify(ctx: click.Context, root: str | None, version: str | None, as_json: bool) -> int:
@@ -305,11 +309,11 @@ def _roots(root: str | None) -> list[Path]:
 
 
 @main.command()
-@click.option("--root", type=click.Path(), help="An OpenClaw package root (default: discovered).")
+@ROOT_OPTION
 @click.option("--state-dir", type=click.Path(), help="OpenClaw state dir whose store to migrate.")
 @click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
 @click.option("--skip-simulation", is_flag=True, help="Do not run the restart simulation.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@JSON_OPTION
 @click.pass_context
 @_guarded
 def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
@@ -355,8 +359,8 @@ def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
 
 
 @main.command()
-@click.option("--root", type=click.Path(), help="An OpenClaw package root (default: discovered).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@ROOT_OPTION
+@JSON_OPTION
 @click.pass_context
 @_guarded
 def status(ctx, root, as_json) -> int:
@@ -399,8 +403,8 @@ def status(ctx, root, as_json) -> int:
 
 
 @main.command()
-@click.option("--root", type=click.Path(), help="An OpenClaw package root (default: discovered).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@ROOT_OPTION
+@JSON_OPTION
 @click.pass_context
 @_guarded
 def rollback(ctx, root, as_json) -> int:
