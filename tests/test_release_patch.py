@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from patcher.cli import main
 from patcher.releases import fetch_release, fetch_tarball
+from patcher.runtime import prepare
+from patcher.verify import HARNESS_NAMES, HARNESS_OPTIONAL
 
 pytestmark = pytest.mark.release
 
@@ -43,6 +45,9 @@ def tree_digests(root) -> dict[str, str]:
 def test_apply_then_rollback_is_byte_identical(patch_version, release_cache, tmp_path):
     version = patch_version
     release = fetch_release(version, release_cache)
+    # A real install has its node_modules; give the fetched release the packages its cron
+    # code imports (linked as node_modules), as `verify --release` does.
+    prepare(release, HARNESS_NAMES, release_cache, version, optional=HARNESS_OPTIONAL)
     root = tmp_path / "package"
     shutil.copytree(release, root, symlinks=True)  # node_modules stays a link to the deps
     state = tmp_path / "state"
