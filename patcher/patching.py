@@ -104,10 +104,10 @@ def running_gateways(root: Path) -> list[int]:
     return sorted(pids)
 
 
-def _gateway_note(root: Path) -> str | None:
+def _gateway_note(root: Path) -> str:
     pids = running_gateways(root)
     if not pids:
-        return None
+        return "no process from this install is running: the change takes effect at its next start"
     return (
         f"a gateway from this install is running (pid {', '.join(map(str, pids))}): "
         "restart it to load the change"
@@ -211,11 +211,8 @@ def apply(
     except BaseException:
         rollback_files(record, record.load() or {}, steps, force=True)
         raise
-    message = "applied"
-    note = _gateway_note(install.root)
-    if note:
-        details["gateway"] = note
-    return Outcome(install.root, install.version, "applied", message, details)
+    details["gateway"] = _gateway_note(install.root)
+    return Outcome(install.root, install.version, "applied", "applied", details)
 
 
 def _migrate_store(state_dir: Path | None, steps: Steps) -> dict[str, Any] | None:
@@ -248,9 +245,7 @@ def rollback(root: Path, cache: Path, steps: Steps | None = None) -> Outcome:
         )
     restored = rollback_files(record, manifest, steps)
     details: dict[str, Any] = {"restored": restored, "recovered": recovered}
-    note = _gateway_note(install.root)
-    if note:
-        details["gateway"] = note
+    details["gateway"] = _gateway_note(install.root)
     return Outcome(
         install.root, install.version, "rolled-back", f"restored {len(restored)} file(s)", details
     )

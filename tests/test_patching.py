@@ -56,6 +56,7 @@ def test_apply_status_rollback_round_trip(env):
     )
     assert result.exit_code == 0, result.output
     assert "applied" in result.output and "store: migrated" in result.output
+    assert "no process from this install is running" in result.output
     patched = digests(root)
     assert patched != pristine
     manifest = json.loads(next((cache / "installs").glob("*/manifest.json")).read_text())
@@ -252,3 +253,18 @@ def test_a_simulation_that_cannot_prove_the_repair_rolls_everything_back(env):
     assert digests(root) == before
     assert cli(cache, "status", "--root", str(root)).exit_code == 1
     assert not list((cache / "installs").glob("*/manifest.json"))
+
+
+def test_a_running_gateway_of_this_install_is_found(env):
+    root, _state, _cache = env
+    from patcher.patching import running_gateways
+
+    gateway = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(root / "openclaw.mjs")]
+    )
+    try:
+        assert gateway.pid in running_gateways(root)
+    finally:
+        gateway.kill()
+        gateway.wait()
+    assert gateway.pid not in running_gateways(root)
