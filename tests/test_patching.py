@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -263,6 +264,10 @@ def test_a_running_gateway_of_this_install_is_found(env):
         [sys.executable, "-c", "import time; time.sleep(60)", str(root / "openclaw.mjs")]
     )
     try:
+        for _ in range(100):  # until the child has exec'd and /proc shows its command line
+            if gateway.pid in running_gateways(root):
+                break
+            time.sleep(0.05)
         assert gateway.pid in running_gateways(root)
     finally:
         gateway.kill()
