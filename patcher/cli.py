@@ -156,7 +156,7 @@ def _render_store_report(report) -> None:
     if report.kind == "none":
         click.echo("  no store file yet: OpenClaw creates it on its first save")
     for f in report.files:
-        fmt = f.document.format if f.document else "-"
+        fmt = f.document.format if f.document else f.role
         if f.valid:
             click.echo(f"  {f.path.name:<18} valid ({fmt})")
             continue
@@ -169,7 +169,8 @@ def _render_store_report(report) -> None:
     if report.sqlite is not None:
         facts = report.sqlite
         click.echo(f"  SQLite store {facts['path']} (read-only)")
-        for key in ("error", "cron_jobs", "running_job_ids", "task_runs"):
+        keys = ("store_key", "cron_jobs", "running_job_ids", "active_job_ids", "task_runs")
+        for key in keys:
             if key in facts:
                 click.echo(f"    {key}: {facts[key]}")
 

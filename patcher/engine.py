@@ -49,6 +49,17 @@ class Edit:
     import_name: str | None = None
     alias: str | None = None
     stores: tuple[str, ...] = ()
+    versions: SpecifierSet | None = None
+    uses: tuple[str, ...] = ()
+
+    def applies_to(self, version: str, store: str | None) -> bool:
+        """Whether this edit is for the install's version and store shape."""
+        if self.stores and store not in self.stores:
+            return False
+        if self.versions is None:
+            return True
+        parsed = parse_version(version)
+        return parsed is not None and self.versions.contains(parsed, prereleases=True)
 
     @property
     def marker(self) -> str:
@@ -71,16 +82,20 @@ class Spec:
         return family in self.families and in_range and (not self.stores or store in self.stores)
 
 
+def _specifier(text: str, folder) -> SpecifierSet:
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier as exc:
+        raise UsageError(f"patch spec {folder.name}: bad version specifier: {exc}") from exc
+
+
 def _load_spec(folder) -> Spec:
     raw = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     found = problems(raw, "patch-spec.schema.json")
     if found:
         first = found[0]
         raise UsageError(f"patch spec {folder.name}: {first.pointer or '/'}: {first.message}")
-    try:
-        versions = SpecifierSet(raw["applies_to"]["versions"])
-    except InvalidSpecifier as exc:
-        raise UsageError(f"patch spec {folder.name}: bad version specifier: {exc}") from exc
+    versions = _specifier(raw["applies_to"]["versions"], folder)
     edits = []
     for entry in raw["edits"]:
         text = (folder / entry["insert"]).read_text(encoding="utf-8") if "insert" in entry else ""
@@ -101,6 +116,8 @@ def _load_spec(folder) -> Spec:
             import_name=entry.get("import"),
             alias=entry.get("as"),
             stores=tuple(entry.get("stores", ())),
+            versions=_specifier(entry["versions"], folder) if "versions" in entry else None,
+            uses=tuple(entry.get("uses", ())),
         )
         if edit.kind != "add-import" and not text.lstrip(" \t").startswith(edit.marker + "\n"):
             raise UsageError(
@@ -195,6 +212,7 @@ def _function_node(root, edit: Edit, path: Path):
 _SAFE_SPECIFIER = re.compile(r"^\.\.?/[\w.@$+/-]+$")
 _SAFE_NAME = re.compile(r"^[A-Za-z_$][\w$]*$")
 _IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"(\.[^"]+)";', re.M)
+_IMPORT_ANY = re.compile(r'^import\s+([^"\';]+?)\s+from\s*["\'][^"\']+["\'];', re.M)
 
 
 def _import_source(name: str, text: str, path: Path, dist: Path) -> tuple[str, str]:
@@ -256,6 +274,39 @@ def _insertion(edit: Edit, text: str, path: Path, dist: Path) -> tuple[int, int,
     return at, at, edit.text
 
 
+def _top_level_names(text: str) -> set[str]:
+    """Names bound at the top level of a chunk: its imports' locals and its declarations."""
+    names = set()
+    for match in _IMPORT_ANY.finditer(text):
+        clause = match.group(1)
+        default, _, braced = clause.partition("{")
+        if default.strip().rstrip(",").strip():
+            names.add(default.strip().rstrip(",").strip().removeprefix("* as ").strip())
+        for part in braced.rstrip("}").split(","):
+            exported, _, local = part.strip().partition(" as ")
+            if (local or exported).strip():
+                names.add((local or exported).strip())
+    for node in _root(text).children():
+        if node.kind() in ("function_declaration", "class_declaration"):
+            names.add(node.field("name").text())
+        elif node.kind() in ("lexical_declaration", "variable_declaration"):
+            for declarator in node.find_all(kind="variable_declarator"):
+                if declarator.parent() == node:
+                    names.add(declarator.field("name").text())
+    return names
+
+
+def _check_uses(edit: Edit, text: str, path: Path) -> None:
+    """Inserted code may use the chunk's own bindings by name (rolldown keeps local names):
+    refuse when one it needs is not bound at the chunk's top level."""
+    missing = [name for name in edit.uses if name not in _top_level_names(text)]
+    if missing:
+        raise PlanRefused(
+            f"edit {edit.spec}/{edit.id} uses {', '.join(missing)}, which {path} does not "
+            "bind: this release's code shape is not supported."
+        )
+
+
 def parse_errors(text: str) -> int:
     """How many ERROR nodes tree-sitter finds in `text` (some chunks have a few already)."""
     return len(_root(text).find_all(kind="ERROR"))
@@ -278,6 +329,7 @@ def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
         return FilePlan(path, role, original, original, [e.id for e in edits])
     changes = []
     for edit in edits:
+        _check_uses(edit, original, path)
         start, end, replacement = _insertion(edit, original, path, dist)
         if edit.kind == "wrap-function":
             # The wrapper goes before the function, which is renamed in place.
@@ -291,15 +343,18 @@ def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
     return FilePlan(path, role, original, patched, [e.id for e in edits])
 
 
-def plan(install_root: Path, bundle_map, specs: list[Spec], store: str | None) -> Plan:
+def plan(
+    install_root: Path, bundle_map, specs: list[Spec], store: str | None, version: str
+) -> Plan:
     """Plan every edit of `specs` on the install; refuses (PlanRefused) rather than guess.
 
-    `store` is the install's store shape: edits for other shapes are left out."""
+    `store` and `version` are the install's: edits for other shapes and versions are left
+    out."""
     dist = install_root / "dist"
     by_file: dict[Path, tuple[str, list[Edit]]] = {}
     for spec in specs:
         for edit in spec.edits:
-            if edit.stores and store not in edit.stores:
+            if not edit.applies_to(version, store):
                 continue
             primaries = bundle_map.primaries(edit.role)
             if len(primaries) != 1:

@@ -4,19 +4,19 @@ Store shapes (../shared/RELEASES.md):
 - `json` (through 2026.4.15): `cron/jobs.json`, each job with its runtime `state` inline;
 - `json-split` (2026.4.20 – 5.28): `jobs.json` is configuration, `jobs-state.json` holds
   `{"version": 1, "jobs": {"<id>": {"updatedAtMs", "scheduleIdentity", "state"}}}`;
-- `sqlite` (2026.6.1+): `state/openclaw.sqlite`, table `cron_jobs`; inspected read-only.
+- `sqlite` (2026.6.1+): `state/openclaw.sqlite`, table `cron_jobs` (patcher/sqlite_store.py).
 
 `activeJobIds` goes into the file that holds runtime state: `jobs-state.json` when it
 exists, else `jobs.json`. It is runtime state like `state.runningAtMs`, and it must sit
 where the release's saver rewrites runtime state, so the repaired saver keeps it current.
 The unpatched release drops unknown top-level fields on its next save and loads the file
-without error either way, which keeps a rollback safe.
+without error either way, which keeps a rollback safe. In the SQLite era it is a row of
+its own in the state database (see sqlite_store.py for where and why).
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from patcher.validation import Problem, problems
 
 JOBS = "jobs"
 STATE = "state"
+SQLITE = "sqlite"
 SCHEMA_OF = {JOBS: "cron-jobs.schema.json", STATE: "cron-jobs-state.schema.json"}
 ACTIVE_JOB_IDS = "activeJobIds"
 
@@ -132,34 +133,6 @@ def check_file(path: Path, role: str | None = None) -> StoreFile:
     return checked
 
 
-def _inspect_sqlite(path: Path) -> dict[str, Any]:
-    """Read-only facts about the SQLite state database of 2026.6.1+."""
-    facts: dict[str, Any] = {"path": str(path)}
-    try:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=2)
-    except sqlite3.Error as exc:
-        facts["error"] = f"cannot open read-only: {exc}"
-        return facts
-    try:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        facts["tables"] = sorted(tables)
-        if "cron_jobs" in tables:
-            facts["cron_jobs"] = db.execute("SELECT count(*) FROM cron_jobs").fetchone()[0]
-            columns = {r[1] for r in db.execute("PRAGMA table_info(cron_jobs)")}
-            if "running_at_ms" in columns:
-                rows = db.execute(
-                    "SELECT job_id FROM cron_jobs WHERE running_at_ms IS NOT NULL ORDER BY job_id"
-                )
-                facts["running_job_ids"] = [r[0] for r in rows]
-        if "task_runs" in tables:
-            facts["task_runs"] = db.execute("SELECT count(*) FROM task_runs").fetchone()[0]
-    except sqlite3.Error as exc:
-        facts["error"] = f"cannot read: {exc}"
-    finally:
-        db.close()
-    return facts
-
-
 def inspect_store(location: StoreLocation) -> StoreReport:
     """Find and check every file of the store at `location`."""
     jobs, state = location.jobs_path, location.state_path
@@ -170,7 +143,11 @@ def inspect_store(location: StoreLocation) -> StoreReport:
         kind = "json-split" if state.exists() else "json"
         return StoreReport(location, kind, files)
     if location.sqlite_path.exists():
-        return StoreReport(location, "sqlite", sqlite=_inspect_sqlite(location.sqlite_path))
+        from patcher import sqlite_store
+
+        facts, found = sqlite_store.inspect(location.sqlite_path, sqlite_store.store_key(location))
+        checked = StoreFile(SQLITE, location.sqlite_path, error=facts.get("error"), problems=found)
+        return StoreReport(location, "sqlite", [checked], sqlite=facts)
     return StoreReport(location, "none")
 
 
@@ -261,14 +238,14 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
     rewrite is refused if the file changed since it was read.
     """
     report = inspect_store(location)
-    if report.kind == "sqlite":
-        raise RefusedError(
-            f"{location.sqlite_path} is a SQLite cron store (OpenClaw 2026.6.1+), which "
-            "`store migrate` does not change yet: the SQLite-era repair will handle it."
-        )
-    if report.kind == "none":
-        return Migration(None, "nothing-to-migrate", [])
+    if report.kind == "none" or (report.sqlite is not None and not report.sqlite.get("cron_jobs")):
+        return Migration(None, "nothing-to-migrate", [], kind=report.kind)
     ensure_valid(report)
+    if report.kind == "sqlite":
+        from patcher import sqlite_store
+
+        ids = list((report.sqlite or {}).get("running_job_ids", []))
+        return sqlite_store.migrate(location, sqlite_store.store_key(location), ids, dry_run)
     target = report.runtime_file
     if target is None or target.document is None:  # ensure_valid let nothing unreadable pass
         raise InvalidStore(f"{location.jobs_path} could not be read: run store validate.")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patcher import sqlite_store
 from patcher.engine import PlanRefused, plan, specs_for
 from patcher.runtime import (
     HarnessError,
@@ -128,7 +129,10 @@ def _by_run(observation: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _store_active_ids(state_dir: Path, store: Path) -> list[str] | None:
-    report = inspect_store(StoreLocation(state_dir, store, None, "verify"))
+    location = StoreLocation(state_dir, store, None, "verify")
+    report = inspect_store(location)
+    if report.kind == "sqlite":
+        return sqlite_store.active_job_ids(location.sqlite_path, sqlite_store.store_key(location))
     runtime = report.runtime_file
     if runtime is None or runtime.document is None or not isinstance(runtime.document.value, dict):
         return None
@@ -167,6 +171,7 @@ def evaluate(
     active_ids: list[str] | None,
     store_problems: list[str],
     expect_active_ids: bool = False,
+    killed_active_ids: list[str] | None = None,
 ) -> dict[str, ScenarioResult]:
     """Judge every scenario of the contract from what processes A and B reported."""
     jobs = a["jobs"]
@@ -259,6 +264,17 @@ def evaluate(
         r6.fail(OTHER, f"CronService.start() failed in B: {b['startError'].splitlines()[0]}")
     if expect_active_ids and active_ids is None:
         r6.fail(OTHER, "the patched store does not carry activeJobIds")
+    if expect_active_ids:
+        # What the patched code persisted while A ran: exactly the jobs with a run in flight.
+        in_flight = sorted({r["jobId"] for r in a["records"]})
+        if killed_active_ids is None:
+            r6.fail(OTHER, "the store process A left carries no activeJobIds")
+        elif sorted(set(killed_active_ids)) != in_flight:
+            r6.fail(
+                OTHER,
+                f"the store process A left lists activeJobIds {sorted(killed_active_ids)}, "
+                f"not the jobs it was running {in_flight}",
+            )
     return results
 
 
@@ -280,11 +296,14 @@ def simulate(
     return prepared.run(attempt)
 
 
-def _strip_active_ids(store: Path) -> None:
+def _strip_active_ids(state_dir: Path, store: Path) -> None:
     """Make the store what an unpatched gateway leaves: the same, without activeJobIds."""
     from patcher.jsonio import dumps
 
-    for path in (store, store.with_name(store.stem + "-state.json")):
+    location = StoreLocation(state_dir, store, None, "verify")
+    if location.sqlite_path.is_file():
+        sqlite_store.delete_active_row(location.sqlite_path, sqlite_store.store_key(location))
+    for path in (store, location.state_path):
         if path.is_file():
             value = json.loads(path.read_text())
             if isinstance(value, dict) and value.pop(ACTIVE_JOB_IDS, None) is not None:
@@ -316,10 +335,11 @@ def _simulate(
         clock={"offsetMs": 0, "stepMs": 1},
         optional=optional,
     ).result
+    killed_active = _store_active_ids(state, store) if patched else None
     if as_unpatched_store:
         # The gateway that died ran the unpatched code (apply happens under a running
         # gateway): B must derive the active ids from state.runningAtMs.
-        _strip_active_ids(store)
+        _strip_active_ids(state, store)
     # B runs in the same state dir path as A: from 2026.6.1 the SQLite cron store keys its
     # rows by the store path, and a restarted gateway uses the path it used before.
     settings = {"phase": "b", "storePath": str(store), "jobs": a["jobs"]}
@@ -337,10 +357,9 @@ def _simulate(
     problems = [
         f"{f.path.name}: {p.pointer or '/'}: {p.message}" for f in report.files for p in f.problems
     ] + [f.error or f.version_error for f in report.files if f.error or f.version_error]
-    active = _store_active_ids(state, store) if report.kind != "sqlite" else None
-    # A patched JSON store must carry activeJobIds (the SQLite era decides its own place).
+    active = _store_active_ids(state, store)
     scenarios = evaluate(
-        a, b, active, problems, expect_active_ids=patched and report.kind != "sqlite"
+        a, b, active, problems, expect_active_ids=patched, killed_active_ids=killed_active
     )
     if unpatched is not None:
         # Rollback safety: the unpatched release must load the store the patched one wrote.
@@ -450,7 +469,9 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     patched_plan = None
     if specs:
         try:
-            patched_plan = plan(install.root, detection.bundles, specs, verdict.store)
+            patched_plan = plan(
+                install.root, detection.bundles, specs, verdict.store, install.version
+            )
         except PlanRefused as exc:
             report.notes.append(f"the repair cannot be planned here: {exc}")
     if patched_plan is not None and patched_plan.applied and not fetched:

@@ -1,6 +1,6 @@
 """Run `verify --release` over a range of stable releases and write the table to docs/.
 
-    python scripts/verify_releases.py [--versions ">=2026.4.5,<2026.6.1"] [--results DIR]
+    python scripts/verify_releases.py [--versions ">=2026.4.5,<2026.8.1"] [--results DIR]
         [--output docs/verify-releases.md] [--render-only]
 
 Each release's `verify --json` is kept in the results folder (default: the cache's
@@ -60,7 +60,7 @@ def row(report: dict) -> tuple[str, bool]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--versions", default=">=2026.4.5,<2026.6.1")
+    parser.add_argument("--versions", default=">=2026.4.5,<2026.8.1")
     parser.add_argument("--results", default=str(cache_dir() / "verify-results"))
     parser.add_argument("--output", default=str(REPO / "docs" / "verify-releases.md"))
     parser.add_argument("--render-only", action="store_true", help="use saved results only")
@@ -80,13 +80,15 @@ def main() -> int:
         rows.append(line)
         print(line)
     lines = [
-        "# `verify --release` over the JSON-store releases",
+        "# `verify --release` over the affected releases",
         "",
         f"Written by `scripts/verify_releases.py --versions '{args.versions}'`. Pristine: "
         "does the restart simulation show #79196 on the release's own code; patched: does a "
         "patched scratch copy hold every scenario of the restart contract.",
         f"Result: {len(rows) - bad} of {len(rows)} as required. From 2026.5.12 manual runs "
-        "mark their job active upstream, so `long_live_runs` passes pristine there.",
+        "mark their job active upstream, so `long_live_runs` passes pristine there. "
+        "Specs: `cron-active-jobs-json` through 2026.5.28 (affected-json*), "
+        "`cron-active-jobs-sqlite` from 2026.6.1 (affected-sqlite).",
         "",
         "| version | family | bug reproduced (pristine) | patched | pristine scenarios failed |",
         "|---|---|---|---|---|",

@@ -79,3 +79,57 @@ def test_release_writes_stores_that_validate(version, kind, release_cache):
             env,
         )
         assert in_flight in loaded.result["ids"]
+
+
+SQLITE_RELEASES = ("2026.6.1", "2026.7.1")
+
+
+@pytest.mark.parametrize("version", SQLITE_RELEASES)
+def test_sqlite_release_writes_a_store_that_validates_and_migrates(version, release_cache):
+    """2026.6.1+: the store is state/openclaw.sqlite; each snapshot is a consistent copy."""
+    prepared = prepare(
+        fetch_release(version, release_cache), ["CronService"], release_cache, version
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        env = scratch_env(scratch)
+        store = scratch / "state" / "cron" / "jobs.json"
+        settings = {"storePath": str(store), "snapshotDir": str(scratch / "snapshots")}
+        run = run_harness(prepared.node, "store_writer.mjs", prepared.symbols, settings, env)
+        ids = sorted(j["id"] for j in run.result["jobs"])
+
+        snapshots = sorted(p.parent.parent for p in scratch.glob("snapshots/*/state/*.sqlite"))
+        assert snapshots, "the release wrote no SQLite store"
+        for snap in snapshots:
+            report = inspect_store(StoreLocation(snap, store, None, "test"))
+            assert report.kind == "sqlite" and report.valid, (snap, report.files[0].problems)
+        running = [s for s in snapshots if "-running-" in s.name]
+        assert running, "no snapshot caught a run in flight"
+
+        # The live store: migrated once, then already migrated; the release still loads it.
+        location = StoreLocation(scratch / "state", store, None, "test")
+        migration = migrate_store(location)
+        assert migration.outcome == "migrated" and migration.active_job_ids == []
+        assert migration.backup is not None and migration.backup.is_file()
+        assert migrate_store(location).outcome == "already-migrated"
+        report = inspect_store(location)
+        assert report.valid and report.sqlite["active_job_ids"] == []
+        loaded = run_harness(
+            prepared.node, "store_reader.mjs", prepared.symbols, {"storePath": str(store)}, env
+        )
+        assert loaded.result["ids"] == ids
+
+        # A store saved mid-run seeds activeJobIds with the job in flight, and still loads.
+        snap = running[0]
+        in_flight = snap.name.split("-running-", 1)[1]
+        location = StoreLocation(snap, store, None, "test")
+        assert migrate_store(location).active_job_ids == [in_flight]
+        snap_env = {**env, "OPENCLAW_STATE_DIR": str(snap)}
+        loaded = run_harness(
+            prepared.node,
+            "store_reader.mjs",
+            prepared.symbols,
+            {"storePath": str(store)},
+            snap_env,
+        )
+        assert in_flight in loaded.result["ids"]

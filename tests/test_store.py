@@ -206,29 +206,6 @@ def test_changed_since_read_is_a_refusal():
     assert issubclass(ChangedSinceRead, RefusedError)
 
 
-def test_sqlite_store_is_inspected_read_only(tmp_path):
-    import sqlite3
-
-    db_path = tmp_path / "state" / "openclaw.sqlite"
-    db_path.parent.mkdir()
-    db = sqlite3.connect(db_path)
-    db.execute("CREATE TABLE cron_jobs (store_key TEXT, job_id TEXT, running_at_ms INTEGER)")
-    db.executemany("INSERT INTO cron_jobs VALUES (?, ?, ?)", [("k", "a", 5), ("k", "b", None)])
-    db.execute("CREATE TABLE task_runs (id TEXT)")
-    db.commit()
-    db.close()
-    before = db_path.read_bytes()
-    report = inspect_store(resolve_store(tmp_path))
-    assert report.kind == "sqlite"
-    assert report.sqlite["cron_jobs"] == 2
-    assert report.sqlite["running_job_ids"] == ["a"]
-    assert report.sqlite["task_runs"] == 0
-    assert db_path.read_bytes() == before
-    assert sorted(p.name for p in db_path.parent.iterdir()) == ["openclaw.sqlite"]
-    with pytest.raises(RefusedError, match="SQLite cron store"):
-        migrate_store(resolve_store(tmp_path))
-
-
 def test_no_store_yet(tmp_path):
     assert inspect_store(resolve_store(tmp_path)).kind == "none"
     assert migrate_store(resolve_store(tmp_path)).outcome == "nothing-to-migrate"

@@ -101,6 +101,22 @@ def test_persisted_active_ids_left_behind_are_zombies_and_store_problems_fail():
     assert not scenarios["store_compatibility"].passed
 
 
+def test_a_patched_store_must_have_listed_the_runs_in_flight_when_a_died():
+    dead_done = [rec("cron:r:100", "failed", INTERRUPTED), rec("cron:o:101", "failed", INTERRUPTED)]
+    b = b_report(race=dead_done, live=dead_done, past=dead_done, final=dead_done, catchup=False)
+    b["observations"][1]["records"] = [*dead_done, rec("cron:m:501", "running")]
+
+    def compat(killed):
+        return evaluate(A, b, [], [], expect_active_ids=True, killed_active_ids=killed)[
+            "store_compatibility"
+        ]
+
+    assert compat(["o", "r"]).passed
+    assert "lists activeJobIds ['r'], not the jobs it was running" in compat(["r"]).failures[0][1]
+    assert "carries no activeJobIds" in compat(None).failures[0][1]
+    assert evaluate(A, b, [], [])["store_compatibility"].passed  # pristine: not expected
+
+
 def run(*args):
     return CliRunner().invoke(main, list(args))
 

@@ -1,6 +1,7 @@
 // Scenario: let the release's own CronService add jobs of every schedule and payload kind,
 // run them (ok, error, and one snapshot taken while a run is in flight), and write its store.
-// The Python side validates every file this leaves behind against schemas/.
+// The Python side validates every file this leaves behind against schemas/. From 2026.6.1
+// the store is the state database: a snapshot is a consistent copy (VACUUM INTO).
 import { cpSync, existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { makeCronService } from "./service.mjs";
@@ -18,6 +19,17 @@ export async function main({ symbols, config }) {
     mkdirSync(dir, { recursive: true });
     for (const file of [storePath, storePath.replace(/\.json$/, "-state.json")]) {
       if (existsSync(file)) cpSync(file, path.join(dir, path.basename(file)));
+    }
+    const database = path.join(process.env.OPENCLAW_STATE_DIR ?? "", "state", "openclaw.sqlite");
+    if (process.env.OPENCLAW_STATE_DIR && existsSync(database)) {
+      mkdirSync(path.join(dir, "state"));
+      const { DatabaseSync } = process.getBuiltinModule("node:sqlite");
+      const db = new DatabaseSync(database, { readOnly: true });
+      try {
+        db.exec(`VACUUM INTO '${path.join(dir, "state", "openclaw.sqlite").replaceAll("'", "''")}'`);
+      } finally {
+        db.close();
+      }
     }
   };
   let failNext = false;

@@ -1,0 +1,9 @@
+// openclaw-patcher cron-active-jobs-sqlite/catchup-mark-active
+async function runStartupCatchupCandidate(state, candidate) {
+	__patcher_markCronJobActive(candidate.job.id);
+	try {
+		return await __patcher_runStartupCatchupCandidate(state, candidate);
+	} finally {
+		__patcher_clearCronJobActive(candidate.job.id);
+	}
+}

@@ -1,0 +1,231 @@
+"""The SQLite cron store of 2026.6.1+: read-only checks, and where `activeJobIds` lives.
+
+OpenClaw keeps its cron jobs in `state/openclaw.sqlite`, table `cron_jobs`, one row per job
+keyed by the store key (the resolved `cron/jobs.json` path), runtime state in indexed
+columns (`running_at_ms`, ...) plus `state_json`.
+
+`activeJobIds` of a store lives in one row of the same database's `plugin_state_entries`
+table: plugin_id `openclaw-patcher`, namespace `cron-active-jobs`, entry_key the store key,
+value_json `{"version": 1, "activeJobIds": [...]}`. Why there:
+- no schema change: every release from 2026.6.1 to 2026.9.6 creates that table with the same
+  definition, and later releases validate their own cron, task and flow tables exactly
+  ("older readers retain byte-compatible cron/task/flow table definitions"), so a column
+  added to `cron_jobs` or a table of ours would be a liability, a row in a generic
+  key-value table is not;
+- OpenClaw reads and prunes only the rows of plugins it runs (and expired rows; ours never
+  expire), so the release, a rollback and an upgrade to 2026.8+ all leave the row alone;
+- it sits in the database the cron rows live in, so the patched saver writes it in the same
+  transaction as the rows it summarises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from patcher.atomic import backup_path
+from patcher.errors import RefusedError, UsageError
+from patcher.statedir import StoreLocation
+from patcher.validation import Problem, problems
+
+PLUGIN_ID = "openclaw-patcher"
+NAMESPACE = "cron-active-jobs"
+ROW_SCHEMA = "cron-active-jobs-sqlite.schema.json"
+# A gateway's own transactions are short: wait this long for one, then refuse.
+LOCK_WAIT_S = 1.0
+
+
+class StoreLocked(RefusedError):
+    """Another process (the gateway) holds the state database's write lock."""
+
+
+def store_key(location: StoreLocation) -> str:
+    """The key OpenClaw files this store's rows under: `path.resolve(storePath)`."""
+    return os.path.normpath(os.path.abspath(location.jobs_path))
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _active_row(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute(
+        "SELECT value_json FROM plugin_state_entries "
+        "WHERE plugin_id = ? AND namespace = ? AND entry_key = ?",
+        (PLUGIN_ID, NAMESPACE, key),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _held(db: sqlite3.Connection, key: str) -> list[str] | None:
+    """The ids the row holds; None when there is no row (an invalid row was refused before)."""
+    if "plugin_state_entries" not in _tables(db):
+        return None
+    raw = _active_row(db, key)
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    return list(value.get("activeJobIds") or []) if isinstance(value, dict) else []
+
+
+def _json_object(raw: Any, pointer: str, found: list[Problem]) -> Any:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        found.append(Problem(pointer, "is not JSON"))
+        return None
+    if not isinstance(value, dict):
+        found.append(Problem(pointer, "is not a JSON object"))
+    return value
+
+
+def inspect(path: Path, key: str) -> tuple[dict[str, Any], list[Problem]]:
+    """Read-only facts about the store `key` in the database at `path`, and its problems."""
+    facts: dict[str, Any] = {"path": str(path), "store_key": key}
+    found: list[Problem] = []
+    try:
+        db = _connect_ro(path)
+    except sqlite3.Error as exc:
+        facts["error"] = f"{path} cannot be opened read-only ({exc}): check its permissions."
+        return facts, found
+    try:
+        tables = _tables(db)
+        facts["tables"] = sorted(tables)
+        if "cron_jobs" in tables:
+            rows = db.execute(
+                "SELECT job_id, job_json, state_json, running_at_ms FROM cron_jobs "
+                "WHERE store_key = ? ORDER BY sort_order, job_id",
+                (key,),
+            ).fetchall()
+            facts["cron_jobs"] = len(rows)
+            running = []
+            for job_id, job_json, state_json, running_at in rows:
+                where = f"/cron_jobs/{job_id}"
+                _json_object(job_json, f"{where}/job_json", found)
+                _json_object(state_json, f"{where}/state_json", found)
+                if running_at is not None:
+                    if isinstance(running_at, int) and running_at >= 0:
+                        running.append(job_id)
+                    else:
+                        found.append(Problem(f"{where}/running_at_ms", "is not an epoch in ms"))
+            facts["running_job_ids"] = running
+        if "task_runs" in tables:
+            facts["task_runs"] = db.execute("SELECT count(*) FROM task_runs").fetchone()[0]
+        if "plugin_state_entries" in tables:
+            raw = _active_row(db, key)
+            value = _json_object(raw, "/plugin_state_entries/activeJobIds", found)
+            if isinstance(value, dict):
+                found.extend(
+                    Problem(f"/plugin_state_entries/activeJobIds{p.pointer}", p.message)
+                    for p in problems(value, ROW_SCHEMA)
+                )
+                ids = value.get("activeJobIds")
+                facts["active_job_ids"] = ids if isinstance(ids, list) else None
+            else:
+                facts["active_job_ids"] = None
+    except sqlite3.Error as exc:
+        facts["error"] = f"{path} cannot be read ({exc}): is it an OpenClaw state database?"
+    finally:
+        db.close()
+    return facts, found
+
+
+def active_job_ids(path: Path, key: str) -> list[str] | None:
+    """The persisted activeJobIds of store `key`, or None when there is no valid row."""
+    facts, found = inspect(path, key)
+    return None if found else facts.get("active_job_ids")
+
+
+def delete_active_row(path: Path, key: str) -> None:
+    """Remove the activeJobIds row: the store as an unpatched gateway leaves it."""
+    with contextlib.closing(sqlite3.connect(path, timeout=LOCK_WAIT_S)) as db, db:
+        db.execute(
+            "DELETE FROM plugin_state_entries "
+            "WHERE plugin_id = ? AND namespace = ? AND entry_key = ?",
+            (PLUGIN_ID, NAMESPACE, key),
+        )
+
+
+def _backup(db_path: Path) -> Path:
+    """A consistent copy of the database (SQLite's backup API, WAL included), mode kept."""
+    target = backup_path(db_path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, db_path.stat().st_mode & 0o777)
+    os.close(fd)
+    try:
+        with (
+            contextlib.closing(_connect_ro(db_path)) as src,
+            contextlib.closing(sqlite3.connect(target)) as dst,
+        ):
+            src.backup(dst)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
+    """Write the activeJobIds row of store `key` (seeded with `ids`) unless it exists.
+
+    Under the database's write lock (refused when the gateway holds it): read, back the
+    database up, insert, commit. One transaction: a crash leaves the database as it was."""
+    from patcher.store import Migration
+
+    path = location.sqlite_path
+    with contextlib.closing(_connect_ro(path)) as db:
+        held = _held(db, key)
+    if held is not None:
+        return Migration(path, "already-migrated", held, kind="sqlite")
+    if dry_run:
+        return Migration(path, "would-migrate", ids, kind="sqlite")
+    try:
+        db = sqlite3.connect(path, timeout=LOCK_WAIT_S, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise UsageError(f"{path} cannot be opened ({exc}): check its permissions.") from exc
+    backup = None
+    try:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreLocked(
+                f"{path} is locked by another process (is the gateway running?): nothing was "
+                "written; stop the gateway or run the command again."
+            ) from exc
+        if "plugin_state_entries" not in _tables(db):
+            raise RefusedError(
+                f"{path} has no plugin_state_entries table, which OpenClaw 2026.6.1+ creates: "
+                "start the gateway once with this release, stop it, and retry."
+            )
+        held = _held(db, key)
+        if held is not None:  # the gateway wrote it since our first look
+            db.execute("ROLLBACK")
+            return Migration(path, "already-migrated", held, kind="sqlite")
+        backup = _backup(path)
+        value = json.dumps({"version": 1, "activeJobIds": ids}, separators=(",", ":"))
+        now_ms = int(time.time() * 1000)
+        db.execute(
+            "INSERT INTO plugin_state_entries "
+            "(plugin_id, namespace, entry_key, value_json, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, NULL)",
+            (PLUGIN_ID, NAMESPACE, key, value, now_ms),
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if backup is not None:
+            backup.unlink(missing_ok=True)  # nothing changed: no backup to keep
+        raise
+    finally:
+        db.close()
+    return Migration(path, "migrated", ids, backup, kind="sqlite")
