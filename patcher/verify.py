@@ -44,6 +44,8 @@ HARNESS_NAMES = (
     "listTaskRecords",
 )
 HARNESS_OPTIONAL = ("ensureTaskRegistryReady", "configureTaskRegistryMaintenance")
+# What `openclaw doctor --fix` runs on the state database (2026.8.1+).
+STATE_REPAIR = "repairOpenClawStateDatabaseSchema"
 GRACE_PLUS_MS = 6 * 60_000
 ACTIVE = ("running", "queued")
 SCENARIOS = (
@@ -172,8 +174,12 @@ def evaluate(
     store_problems: list[str],
     expect_active_ids: bool = False,
     killed_active_ids: list[str] | None = None,
+    a_patched: bool = False,
 ) -> dict[str, ScenarioResult]:
-    """Judge every scenario of the contract from what processes A and B reported."""
+    """Judge every scenario of the contract from what processes A and B reported.
+
+    `expect_active_ids`: the final store must carry activeJobIds; `a_patched`: process A ran
+    patched code, so the store it left (`killed_active_ids`) lists the runs in flight."""
     jobs = a["jobs"]
     dead = {r["jobId"]: r for r in a["records"]}
     dead_ids = {r["runId"] for r in a["records"]}
@@ -264,7 +270,7 @@ def evaluate(
         r6.fail(OTHER, f"CronService.start() failed in B: {b['startError'].splitlines()[0]}")
     if expect_active_ids and active_ids is None:
         r6.fail(OTHER, "the patched store does not carry activeJobIds")
-    if expect_active_ids:
+    if a_patched:
         # What the patched code persisted while A ran: exactly the jobs with a run in flight.
         in_flight = sorted({r["jobId"] for r in a["records"]})
         if killed_active_ids is None:
@@ -284,15 +290,20 @@ def simulate(
     patched: bool = False,
     unpatched: Prepared | None = None,
     as_unpatched_store: bool = False,
+    upgrade: Prepared | None = None,
 ) -> SideResult:
-    """Run the scenarios, installing packages a lazy import asks for on the way."""
+    """Run the scenarios, installing packages a lazy import asks for on the way.
+
+    With `upgrade`, process B runs that release's code instead (an upgrade after A died)."""
 
     def attempt() -> SideResult:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        return _simulate(prepared, work, patched, unpatched, as_unpatched_store)
+        return _simulate(prepared, work, patched, unpatched, as_unpatched_store, upgrade)
 
+    if upgrade is not None:
+        return prepared.run(lambda: upgrade.run(attempt))
     return prepared.run(attempt)
 
 
@@ -316,11 +327,15 @@ def _simulate(
     patched: bool,
     unpatched: Prepared | None,
     as_unpatched_store: bool,
+    upgrade: Prepared | None = None,
 ) -> SideResult:
-    """Run processes A and B on `prepared` in `work`, and judge the scenarios."""
+    """Run processes A and B on `prepared` (B on `upgrade` if given) in `work`, and judge
+    the scenarios."""
     started = time.monotonic()
     names = {**prepared.symbols}
     optional = [n for n in HARNESS_OPTIONAL if n not in names]
+    b_side = upgrade or prepared
+    b_optional = [n for n in HARNESS_OPTIONAL if n not in b_side.symbols]
     run_dir = work / "run"
     env = scratch_env(run_dir)
     state = run_dir / "state"
@@ -336,6 +351,7 @@ def _simulate(
         optional=optional,
     ).result
     killed_active = _store_active_ids(state, store) if patched else None
+    upgrade_problems = _upgrade_state(upgrade, env) if upgrade is not None else []
     if as_unpatched_store:
         # The gateway that died ran the unpatched code (apply happens under a running
         # gateway): B must derive the active ids from state.runningAtMs.
@@ -344,22 +360,34 @@ def _simulate(
     # rows by the store path, and a restarted gateway uses the path it used before.
     settings = {"phase": "b", "storePath": str(store), "jobs": a["jobs"]}
     b = run_harness(
-        prepared.node,
+        b_side.node,
         "restart.mjs",
-        names,
+        {**b_side.symbols},
         settings,
         env,
         timeout=180,
         clock={"offsetMs": GRACE_PLUS_MS, "stepMs": 1},
-        optional=optional,
+        optional=b_optional,
     ).result
-    report = inspect_store(StoreLocation(state, store, None, "verify"))
-    problems = [
-        f"{f.path.name}: {p.pointer or '/'}: {p.message}" for f in report.files for p in f.problems
-    ] + [f.error or f.version_error for f in report.files if f.error or f.version_error]
-    active = _store_active_ids(state, store)
+    if upgrade is None:
+        report = inspect_store(StoreLocation(state, store, None, "verify"))
+        problems = [
+            f"{f.path.name}: {p.pointer or '/'}: {p.message}"
+            for f in report.files
+            for p in f.problems
+        ] + [f.error or f.version_error for f in report.files if f.error or f.version_error]
+    else:  # the store is the newer release's now, in its own schema
+        problems = upgrade_problems
+    # After an upgrade the release no longer writes the row: it stays as A left it.
+    active = _store_active_ids(state, store) if upgrade is None else None
     scenarios = evaluate(
-        a, b, active, problems, expect_active_ids=patched, killed_active_ids=killed_active
+        a,
+        b,
+        active,
+        problems,
+        expect_active_ids=patched and upgrade is None,
+        killed_active_ids=killed_active,
+        a_patched=patched,
     )
     if unpatched is not None:
         # Rollback safety: the unpatched release must load the store the patched one wrote.
@@ -377,6 +405,22 @@ def _simulate(
                 OTHER, f"the unpatched release cannot load the patched store: {exc}"
             )
     return SideResult(scenarios, time.monotonic() - started, prepared.node_source)
+
+
+def _upgrade_state(upgrade: Prepared, env: dict[str, str]) -> list[str]:
+    """Run the newer release's state database migration, as `openclaw doctor --fix` does on
+    an upgrade; its warnings are problems of the store the patched release left."""
+    if STATE_REPAIR not in upgrade.symbols:
+        return []
+    result = run_harness(
+        upgrade.node,
+        "state_repair.mjs",
+        {STATE_REPAIR: upgrade.symbols[STATE_REPAIR]},
+        {},
+        env,
+        timeout=120,
+    ).result
+    return [f"upgrade migration: {warning}" for warning in result["warnings"]]
 
 
 def verify_root(
@@ -561,3 +605,32 @@ def _scratch_dir(cache: Path) -> Path:
     folder = cache / "scratch"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def verify_upgrade(from_version: str, to_version: str, cache: Path, patched: bool = True):
+    """A (patched) install upgraded across a crash: run process A on a patched scratch copy
+    of `from_version` (the pristine release with `patched=False`, the control) and kill it
+    mid-run, migrate the state database as `openclaw doctor --fix` does, then start
+    `to_version`'s own code as process B on the same state dir and sweep. The persisted
+    activeJobIds stay behind, unread. Returns the scenarios as B saw them."""
+    from patcher.detect import detect_install
+    from patcher.install import open_install
+    from patcher.releases import fetch_release
+
+    old, new = fetch_release(from_version, cache), fetch_release(to_version, cache)
+    # (A patched copy links the pristine release's dependency install: prepare it first.)
+    pristine = prepare(old, HARNESS_NAMES, cache, from_version, optional=HARNESS_OPTIONAL)
+    upgrade = prepare(
+        new, HARNESS_NAMES, cache, to_version, optional=(*HARNESS_OPTIONAL, STATE_REPAIR)
+    )
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="openclaw-patcher-")))
+        if not patched:
+            return simulate(pristine, tmp / "work", upgrade=upgrade)
+        detection = detect_install(open_install(old))
+        verdict = detection.verdict
+        specs = specs_for(verdict.family, from_version, verdict.store)
+        the_plan = plan(old, detection.bundles, specs, verdict.store, from_version)
+        copy = stack.enter_context(patched_copy(old, the_plan, cache))
+        a_side = prepare(copy, HARNESS_NAMES, cache, None, optional=HARNESS_OPTIONAL)
+        return simulate(a_side, tmp / "work", patched=True, upgrade=upgrade)

@@ -25,15 +25,16 @@ CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "20
 
 
 # apply + rollback on real releases: CI runs one of each store shape and family of the repair.
-CI_PATCH = ("2026.4.14", "2026.4.22", "2026.5.7")
+CI_PATCH = ("2026.4.14", "2026.4.22", "2026.5.7", "2026.6.1", "2026.7.1")
 
-# verify on real releases: CI runs the JSON releases the repair covers (4.14, 4.22, 5.7),
-# one SQLite-era and one fixed release; --verify-all
+# verify on real releases: CI runs one release of each store shape the repair covers
+# (4.14, 4.22, 5.7, and the SQLite era's 6.1 and 7.1) and a fixed release; --verify-all
 # runs the acceptance set of issue 4, each release five times.
 CI_VERIFY = (
     ("2026.4.14", True),
     ("2026.4.22", True),
     ("2026.5.7", True),
+    ("2026.6.1", True),
     ("2026.7.1", True),
     ("2026.9.6", False),
 )
@@ -58,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--patch-all",
         action="store_true",
-        help="apply + rollback on every stable release 2026.4.5 - 5.28",
+        help="apply + rollback on every stable release 2026.4.5 - 7.35",
     )
     parser.addoption(
         "--verify-all",
@@ -79,8 +80,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "patch_version" in metafunc.fixturenames:
         if metafunc.config.getoption("--patch-all"):
             facts = json.loads(RELEASE_FACTS.read_text())["releases"]
-            json_families = ("affected-json", "affected-json-recovery")
-            versions = [v for v, f in facts.items() if f["family"] in json_families]
+            families = ("affected-json", "affected-json-recovery", "affected-sqlite")
+            versions = [v for v, f in facts.items() if f["family"] in families]
         else:
             versions = list(CI_PATCH)
         metafunc.parametrize("patch_version", versions)

@@ -1,6 +1,6 @@
 """The repair on real releases: apply (with its restart simulation), status, rollback, and
-every file byte-identical to the tarball afterwards. CI: 2026.4.14, 4.22, 5.7;
-`pytest -m release --patch-all tests/test_release_patch.py`: every release 2026.4.5 - 5.28."""
+every file byte-identical to the tarball afterwards. CI: 2026.4.14, 4.22, 5.7, 6.1, 7.1;
+`pytest -m release --patch-all tests/test_release_patch.py`: every release 2026.4.5 - 7.35."""
 
 from __future__ import annotations
 
