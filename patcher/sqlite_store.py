@@ -36,6 +36,10 @@ from patcher.validation import Problem, problems
 PLUGIN_ID = "openclaw-patcher"
 NAMESPACE = "cron-active-jobs"
 ROW_SCHEMA = "cron-active-jobs-sqlite.schema.json"
+# The columns of cron_jobs read here, as 2026.6.1 - 2026.7.35 create them.
+CRON_COLUMNS = frozenset(
+    {"store_key", "job_id", "job_json", "state_json", "running_at_ms", "sort_order"}
+)
 # A gateway's own transactions are short: wait this long for one, then refuse.
 LOCK_WAIT_S = 1.0
 
@@ -102,7 +106,14 @@ def inspect(path: Path, key: str) -> tuple[dict[str, Any], list[Problem]]:
     try:
         tables = _tables(db)
         facts["tables"] = sorted(tables)
-        if "cron_jobs" in tables:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(cron_jobs)")}
+        if "cron_jobs" in tables and not columns >= CRON_COLUMNS:
+            facts["unknown_schema"] = (
+                f"{path} has a cron_jobs table without {', '.join(sorted(CRON_COLUMNS - columns))}"
+                " (a newer OpenClaw migrated it?): this tool knows the store of 2026.6.1 - "
+                "2026.7.35; upgrade openclaw-patcher or leave the store as it is."
+            )
+        elif "cron_jobs" in tables:
             rows = db.execute(
                 "SELECT job_id, job_json, state_json, running_at_ms FROM cron_jobs "
                 "WHERE store_key = ? ORDER BY sort_order, job_id",

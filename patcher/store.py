@@ -146,7 +146,13 @@ def inspect_store(location: StoreLocation) -> StoreReport:
         from patcher import sqlite_store
 
         facts, found = sqlite_store.inspect(location.sqlite_path, sqlite_store.store_key(location))
-        checked = StoreFile(SQLITE, location.sqlite_path, error=facts.get("error"), problems=found)
+        checked = StoreFile(
+            SQLITE,
+            location.sqlite_path,
+            error=facts.get("error"),
+            version_error=facts.get("unknown_schema"),
+            problems=found,
+        )
         return StoreReport(location, "sqlite", [checked], sqlite=facts)
     return StoreReport(location, "none")
 
@@ -238,11 +244,14 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
     rewrite is refused if the file changed since it was read.
     """
     report = inspect_store(location)
-    if report.kind == "none" or (report.sqlite is not None and not report.sqlite.get("cron_jobs")):
-        return Migration(None, "nothing-to-migrate", [], kind=report.kind)
+    if report.kind == "none":
+        return Migration(None, "nothing-to-migrate", [])
     ensure_valid(report)
     if report.kind == "sqlite":
         from patcher import sqlite_store
+
+        if not (report.sqlite or {}).get("cron_jobs"):
+            return Migration(None, "nothing-to-migrate", [], kind="sqlite")
 
         ids = list((report.sqlite or {}).get("running_job_ids", []))
         return sqlite_store.migrate(location, sqlite_store.store_key(location), ids, dry_run)

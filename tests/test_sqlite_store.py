@@ -15,7 +15,7 @@ from patcher import sqlite_store
 from patcher.cli import main
 from patcher.errors import RefusedError
 from patcher.statedir import resolve_store
-from patcher.store import InvalidStore, inspect_store, migrate_store
+from patcher.store import InvalidStore, UnknownStoreVersion, inspect_store, migrate_store
 
 # The tables as OpenClaw 2026.7.1 creates them, reduced to the columns read here.
 SCHEMA = """
@@ -148,6 +148,17 @@ def test_a_database_without_the_plugin_state_table_is_refused(tmp_path):
     with pytest.raises(RefusedError, match="no plugin_state_entries table"):
         migrate_store(resolve_store(state))
     assert not list(database(state).parent.glob("*.bak"))
+
+
+def test_a_newer_cron_jobs_table_is_a_store_it_does_not_know(tmp_path):
+    newer = SCHEMA.replace("running_at_ms INTEGER, ", "")  # 2026.8.1+ drop the column
+    state = make_state(tmp_path, rows=[], schema=newer)
+    report = inspect_store(resolve_store(state))
+    assert "a newer OpenClaw migrated it?" in report.version_errors[0]
+    with pytest.raises(UnknownStoreVersion, match="upgrade openclaw-patcher"):
+        migrate_store(resolve_store(state))
+    result = CliRunner().invoke(main, ["store", "validate", "--state-dir", str(state)])
+    assert result.exit_code == 3
 
 
 def test_an_empty_store_has_nothing_to_migrate(tmp_path):
