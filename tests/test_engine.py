@@ -1,0 +1,75 @@
+"""The patch engine's edit filters and checks on small chunks written for the test."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from patcher.engine import Edit, PlanRefused, load_specs, plan_file
+
+CHUNK = """import { a as openDb, b as other } from "./db-X1.js";
+import path from "node:path";
+const key = (p) => path.resolve(p);
+function load(storePath) {
+\treturn openDb().get(key(storePath));
+}
+export { load as t };
+"""
+
+
+WRAPPER = "// openclaw-patcher t/wrap-load\nfunction load(p) {\n\treturn __patcher_load(p);\n}\n"
+
+
+def wrap(uses: tuple[str, ...] = (), versions: str | None = None) -> Edit:
+    return Edit(
+        spec="t",
+        id="wrap-load",
+        role="cron-store",
+        kind="wrap-function",
+        why="test",
+        function="load",
+        text=WRAPPER,
+        rename_to="__patcher_load",
+        uses=uses,
+        versions=SpecifierSet(versions) if versions else None,
+    )
+
+
+def test_an_edit_may_use_the_chunks_imports_and_declarations(tmp_path):
+    chunk = tmp_path / "store-A.js"
+    chunk.write_text(CHUNK)
+    planned = plan_file(chunk, "cron-store", [wrap(uses=("openDb", "path", "key"))], tmp_path)
+    assert "function __patcher_load(storePath)" in planned.patched
+    assert planned.patched.index("// openclaw-patcher t/wrap-load") < planned.patched.index(
+        "function __patcher_load"
+    )
+
+
+def test_an_edit_using_a_name_the_chunk_does_not_bind_is_refused(tmp_path):
+    chunk = tmp_path / "store-A.js"
+    chunk.write_text(CHUNK.replace("a as openDb", "a as openDatabase"))
+    with pytest.raises(PlanRefused, match=r"uses openDb, which .*store-A\.js does not bind"):
+        plan_file(chunk, "cron-store", [wrap(uses=("openDb",))], tmp_path)
+
+
+def test_edits_apply_by_store_shape_and_version():
+    edit = wrap(versions="<2026.6.8")
+    assert edit.applies_to("2026.6.6", "sqlite")
+    assert not edit.applies_to("2026.6.8", "sqlite")
+    assert not edit.applies_to("not-a-version", "sqlite")
+    shaped = Edit("t", "e", "cron-store", "add-import", "why", stores=("json",))
+    assert shaped.applies_to("2026.4.14", "json") and not shaped.applies_to("2026.4.14", "sqlite")
+
+
+def test_the_specs_cover_the_affected_range_without_overlap():
+    by_id = {spec.id: spec for spec in load_specs()}
+    json_spec, sqlite_spec = by_id["cron-active-jobs-json"], by_id["cron-active-jobs-sqlite"]
+    for version in ("2026.4.5", "2026.5.28"):
+        assert json_spec.applies_to("affected-json-recovery", version, "json-split")
+        assert not sqlite_spec.applies_to("affected-sqlite", version, "sqlite")
+    for version in ("2026.6.1", "2026.7.1-2", "2026.7.35"):
+        assert sqlite_spec.applies_to("affected-sqlite", version, "sqlite")
+        assert not json_spec.applies_to("affected-sqlite", version, "sqlite")
+    assert not sqlite_spec.applies_to("fixed-upstream", "2026.8.1", "sqlite")
+    catchup = next(e for e in sqlite_spec.edits if e.id == "catchup-mark-active")
+    assert catchup.applies_to("2026.6.6", "sqlite") and not catchup.applies_to("2026.6.8", "sqlite")
