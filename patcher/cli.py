@@ -443,5 +443,53 @@ def fetch(ctx: click.Context, version: str) -> int:
     return EXIT_OK
 
 
+@main.command()
+@click.option(
+    "--versions",
+    "spec",
+    default="all",
+    show_default=True,
+    help="`all`, `new` (published since the last run) or a specifier: '>=2026.4.5,<2026.8'.",
+)
+@click.option("--betas", is_flag=True, help="Include beta releases.")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Releases verified at once (default: cores)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "junit"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("--list-json", is_flag=True, help="Print the selected versions as a JSON list.")
+@click.pass_context
+@_guarded
+def matrix(ctx, spec, betas, jobs, fmt, output, list_json) -> int:
+    """Verify every selected release (pristine, patched, rollback) and report a table."""
+    from patcher import matrix as m
+    from patcher.releases import cache_dir, list_versions
+
+    cache = cache_dir(ctx.obj["cache_dir"])
+    listed = list_versions()
+    versions = m.select(spec, listed, betas=betas, seen=m.last_seen(cache))
+    if list_json:
+        click.echo(json.dumps(versions))
+        return EXIT_OK
+    if not versions:
+        click.echo(f"no release matches --versions {spec!r}: nothing to verify", err=True)
+        return EXIT_OK
+    with m.progress(len(versions), sys.stderr.isatty()) as on_row:
+        rows = m.run_matrix(versions, cache, jobs or m.default_jobs(), on_row)
+    report = m.RENDERERS[fmt](rows)
+    if output:
+        Path(output).write_text(report, encoding="utf-8")
+    else:
+        click.echo(report, nl=False)
+    m.record_run(cache, listed)  # what `--versions new` compares with next time
+    return EXIT_OK if all(r.ok for r in rows if r.needs_repair) else EXIT_CHECK_FAILED
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

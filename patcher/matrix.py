@@ -1,0 +1,369 @@
+"""`matrix`: `verify --release` over many releases, in parallel, in one report.
+
+Each release runs in processes of its own (`python -m patcher verify --release V --json`,
+then `apply --skip-simulation` and `rollback` on a scratch copy for the rollback identity),
+so releases never share a scratch dir, a state dir or a Node process. What they share is
+the cache (releases, Node builds, dependency installs, npm's cache), each entry written
+under its own file lock (patcher/releases.py `locked`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from patcher.errors import UsageError
+from patcher.families import AFFECTED, parse_version
+
+LAST_RUN = "matrix/last-run.json"
+
+
+@dataclass
+class Row:
+    """One release's line of the matrix: the verify report, the rollback identity, times."""
+
+    version: str
+    report: dict[str, Any] | None = None  # `verify --json`
+    rollback_identical: bool | None = None  # None: not patched, nothing to roll back
+    seconds: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return (self.report or {}).get("status") or "error"
+
+    @property
+    def needs_repair(self) -> bool:
+        return self.status == AFFECTED
+
+    @property
+    def bug_reproduced(self) -> bool | None:
+        pristine = (self.report or {}).get("pristine")
+        return pristine.get("bug_reproduced") if pristine else None
+
+    @property
+    def patched_ok(self) -> bool | None:
+        patched = (self.report or {}).get("patched")
+        return patched.get("ok") if patched else None
+
+    @property
+    def ok(self) -> bool:
+        """Holds what the release needs: affected ones reproduce the bug pristine, pass
+        patched and roll back byte for byte; the others do not show the bug."""
+        if self.error is not None:
+            return False
+        if self.needs_repair:
+            return bool(self.bug_reproduced and self.patched_ok and self.rollback_identical)
+        return not self.bug_reproduced
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **(self.report or {"version": self.version, "status": self.status}),
+            "version": self.version,
+            "status": self.status,
+            "rollback_identical": self.rollback_identical,
+            "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+            "error": self.error,
+            "ok": self.ok,
+        }
+
+
+def parse_selection(spec: str) -> str | SpecifierSet:
+    """`all`, `new`, or a PEP 440 specifier over OpenClaw's versions."""
+    if spec in ("all", "new"):
+        return spec
+    try:
+        return SpecifierSet(spec)
+    except InvalidSpecifier as exc:
+        raise UsageError(
+            f"--versions {spec!r} is not `all`, `new` or a version specifier such as "
+            "'>=2026.4.5,<2026.8': fix it and retry."
+        ) from exc
+
+
+def select(
+    spec: str, versions: Iterable[str], betas: bool = False, seen: Iterable[str] = ()
+) -> list[str]:
+    """The versions `spec` picks from `versions` (what npm lists), oldest first. Betas only
+    with `betas`; `new` is what was published since the run that recorded `seen`."""
+    selection = parse_selection(spec)
+    already = set(seen)
+    picked = []
+    for version in versions:
+        parsed = parse_version(version)
+        if parsed is None or (parsed.is_prerelease and not betas):
+            continue
+        if isinstance(selection, str) and selection == "new" and version in already:
+            continue
+        if isinstance(selection, SpecifierSet) and not selection.contains(
+            parsed, prereleases=betas
+        ):
+            continue
+        picked.append((parsed, version))
+    return [v for _, v in sorted(picked)]
+
+
+def last_seen(cache: Path) -> list[str]:
+    """The versions npm listed when `matrix` last finished (for `--versions new`)."""
+    try:
+        return list(json.loads((cache / LAST_RUN).read_text())["listed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def record_run(cache: Path, listed: list[str]) -> None:
+    target = cache / LAST_RUN
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"listed": listed, "at": int(time.time())}))
+    os.replace(tmp, target)
+
+
+def _patcher(cache: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "patcher", "--cache-dir", str(cache), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _digests(root: Path) -> dict[str, str]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not (dirpath == str(root) and d == "node_modules")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def rollback_identity(release: Path, cache: Path) -> bool:
+    """Apply (no simulation: verify ran it) and roll back on a scratch copy of the release
+    (hard links: apply replaces files, never writes into them); every file must come back
+    byte-identical."""
+    scratch = Path(tempfile.mkdtemp(prefix="matrix-", dir=_scratch(cache)))
+    try:
+        copy = scratch / "package"
+
+        def link(src: str, dst: str) -> None:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
+        shutil.copytree(
+            release, copy, copy_function=link, ignore=shutil.ignore_patterns("node_modules")
+        )
+        state = scratch / "state"
+        state.mkdir()
+        applied = _patcher(
+            cache, "apply", "--root", str(copy), "--state-dir", str(state), "--skip-simulation"
+        )
+        if applied.returncode != 0:
+            raise RuntimeError(f"apply failed: {applied.stderr.strip() or applied.stdout.strip()}")
+        rolled = _patcher(cache, "rollback", "--root", str(copy))
+        if rolled.returncode != 0:
+            raise RuntimeError(f"rollback failed: {rolled.stderr.strip() or rolled.stdout.strip()}")
+        return _digests(copy) == _digests(release)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scratch(cache: Path) -> Path:
+    folder = cache / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_release(version: str, cache: Path) -> Row:
+    """verify --release, then the rollback identity where a patch was verified."""
+    from patcher.releases import fetch_release
+
+    row = Row(version)
+    started = time.monotonic()
+    try:
+        done = _patcher(cache, "verify", "--release", version, "--json")
+        row.seconds["verify"] = time.monotonic() - started
+        if done.returncode not in (0, 1):
+            row.error = done.stderr.strip().removeprefix("error: ") or f"exit {done.returncode}"
+            return row
+        row.report = json.loads(done.stdout)
+        if row.report.get("patched") is not None:
+            began = time.monotonic()
+            row.rollback_identical = rollback_identity(fetch_release(version, cache), cache)
+            row.seconds["rollback"] = time.monotonic() - began
+    except (subprocess.TimeoutExpired, RuntimeError, ValueError, OSError) as exc:
+        row.error = str(exc)
+    finally:
+        row.seconds["total"] = time.monotonic() - started
+    return row
+
+
+def default_jobs() -> int:
+    """One release per core: a release's processes mostly run one at a time."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def run_matrix(
+    versions: list[str],
+    cache: Path,
+    jobs: int,
+    on_row: Callable[[Row], None] = lambda row: None,
+    runner: Callable[[str, Path], Row] | None = None,
+) -> list[Row]:
+    """Run `runner` (run_release) for every version, `jobs` at a time; rows in version order."""
+    runner = runner or run_release
+    rows: dict[str, Row] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(runner, v, cache): v for v in versions}
+        for future in as_completed(futures):
+            row = future.result()
+            rows[row.version] = row
+            on_row(row)
+    return [rows[v] for v in versions]
+
+
+def _cell(value: bool | None, yes: str = "yes", no: str = "no") -> str:
+    return "—" if value is None else (yes if value else no)
+
+
+COLUMNS = ("version", "status", "bug reproduced (pristine)", "patched", "rollback", "ok", "time")
+
+
+def _cells(row: Row) -> tuple[str, ...]:
+    return (
+        row.version,
+        row.status,
+        _cell(row.bug_reproduced),
+        _cell(row.patched_ok, "ok", "FAILED"),
+        _cell(row.rollback_identical, "identical", "DIFFERS"),
+        "ok" if row.ok else f"FAILED{f': {row.error}' if row.error else ''}",
+        f"{row.seconds.get('total', 0):.0f} s",
+    )
+
+
+def render_markdown(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = [c.replace("|", "\\|") for c in _cells(row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_text(rows: list[Row]) -> str:
+    table = [COLUMNS, *(_cells(r) for r in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    failed = [r.version for r in rows if not r.ok]
+    lines.append(
+        f"{len(rows) - len(failed)} of {len(rows)} releases as required"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_json(rows: list[Row]) -> str:
+    return json.dumps(
+        {"schema": "openclaw-patcher/matrix/1", "releases": [r.to_json() for r in rows]}, indent=2
+    )
+
+
+def _failure(row: Row) -> str | None:
+    if row.ok:
+        return None
+    if row.error:
+        return row.error
+    if row.needs_repair and not row.bug_reproduced:
+        return "negative control failed: the bug did not show on the pristine release"
+    if row.needs_repair and not row.patched_ok:
+        return (row.report or {}).get("summary") or "the patched copy fails the restart contract"
+    if row.needs_repair:
+        return "rollback did not restore every file byte-identical"
+    return f"the bug shows on a release judged {row.status}"
+
+
+def render_junit(rows: list[Row]) -> str:
+    """JUnit XML: one test case per release, a failure (or an error) where it fails."""
+    suites = ElementTree.Element("testsuites", name="openclaw-patcher matrix")
+    suite = ElementTree.SubElement(
+        suites,
+        "testsuite",
+        name="openclaw-releases",
+        tests=str(len(rows)),
+        failures=str(sum(1 for r in rows if not r.ok and not r.error)),
+        errors=str(sum(1 for r in rows if r.error)),
+        skipped="0",
+        time=f"{sum(r.seconds.get('total', 0) for r in rows):.1f}",
+    )
+    for row in rows:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=f"openclaw.{row.status}",
+            name=row.version,
+            time=f"{row.seconds.get('total', 0):.1f}",
+        )
+        problem = _failure(row)
+        if problem is not None:
+            kind = "error" if row.error else "failure"
+            element = ElementTree.SubElement(case, kind, message=problem, type=kind)
+            element.text = json.dumps(row.to_json(), indent=1)[:20_000]
+        out = ElementTree.SubElement(case, "system-out")
+        out.text = (row.report or {}).get("summary") or ""
+    ElementTree.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(
+        suites, encoding="unicode"
+    )
+
+
+RENDERERS = {
+    "text": render_text,
+    "json": render_json,
+    "markdown": render_markdown,
+    "junit": render_junit,
+}
+
+
+@contextlib.contextmanager
+def progress(total: int, on_terminal: bool):
+    """A progress bar on a terminal, plain lines otherwise; yields the per-row callback."""
+    import click
+
+    if on_terminal:
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+
+            def tick(row: Row) -> None:
+                bar.label = f"{row.version} {'ok' if row.ok else 'FAILED'}"
+                bar.update(1)
+
+            yield tick
+        return
+    count = 0
+
+    def line(row: Row) -> None:
+        nonlocal count
+        count += 1
+        verdict = "ok" if row.ok else "FAILED"
+        took = row.seconds.get("total", 0)
+        where = f"[{count}/{total}] {row.version} {row.status}"
+        click.echo(f"{where} {verdict} ({took:.0f} s)", err=True)
+
+    yield line

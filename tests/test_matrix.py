@@ -1,0 +1,150 @@
+"""`matrix`: version selection, the report formats, the exit code, on synthetic rows."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner
+
+from patcher import matrix as m
+from patcher.cli import main
+from patcher.errors import UsageError
+
+LISTED = ["2026.4.2", "2026.4.14", "2026.5.7", "2026.7.1-1", "2026.8.1", "2026.9.0-beta.1"]
+
+
+def test_select_by_specifier_all_new_and_betas():
+    assert m.select(">=2026.4.5,<2026.8", LISTED) == ["2026.4.14", "2026.5.7", "2026.7.1-1"]
+    assert m.select("all", LISTED) == LISTED[:5]
+    assert m.select("all", LISTED, betas=True) == LISTED
+    assert m.select(">2026.8.1", LISTED) == []
+    assert m.select(">2026.8.1", LISTED, betas=True) == ["2026.9.0-beta.1"]
+    assert m.select("new", LISTED, seen=LISTED[:3]) == ["2026.7.1-1", "2026.8.1"]
+    assert m.select("new", reversed(LISTED), seen=[]) == LISTED[:5]  # oldest first
+
+
+def test_a_bad_selection_is_one_sentence():
+    with pytest.raises(UsageError, match="is not `all`, `new` or a version specifier"):
+        m.select("2026.4", LISTED)
+
+
+def test_the_last_run_is_recorded_for_new(tmp_path):
+    assert m.last_seen(tmp_path) == []
+    m.record_run(tmp_path, LISTED[:2])
+    assert m.last_seen(tmp_path) == LISTED[:2]
+    (tmp_path / m.LAST_RUN).write_text("{not json")
+    assert m.last_seen(tmp_path) == []
+
+
+def report(version, status, bug, patched_ok, summary="s"):
+    return {
+        "schema": "openclaw-patcher/verify/1",
+        "version": version,
+        "status": status,
+        "family": "f",
+        "pristine": {"ok": not bug, "bug_reproduced": bug, "scenarios": {}},
+        "patched": None if patched_ok is None else {"ok": patched_ok, "scenarios": {}},
+        "summary": summary,
+    }
+
+
+ROWS = [
+    m.Row("2026.4.14", report("2026.4.14", "affected", True, True), True, {"total": 31.0}),
+    m.Row("2026.5.7", report("2026.5.7", "affected", True, False, "fails"), None, {"total": 9.0}),
+    m.Row("2026.8.1", report("2026.8.1", "fixed-upstream", False, None), None, {"total": 12.0}),
+    m.Row("2026.7.1", None, None, {"total": 2.0}, error="the harness <failed> & stopped"),
+]
+
+
+def test_rows_judge_what_each_release_needs():
+    assert [r.ok for r in ROWS] == [True, False, True, False]
+    assert not m.Row("x", report("x", "affected", True, True), False).ok  # rollback differs
+    assert not m.Row("x", report("x", "affected", False, None)).ok  # negative control failed
+    assert not m.Row("x", report("x", "not-affected", True, None)).ok
+
+
+def test_json_rows_carry_the_verify_fields_and_status():
+    rows = json.loads(m.render_json(ROWS))["releases"]
+    first = rows[0]
+    assert first["version"] == "2026.4.14" and first["status"] == "affected"
+    assert first["pristine"]["bug_reproduced"] is True and first["patched"]["ok"] is True
+    assert first["rollback_identical"] is True and first["ok"] is True
+    assert rows[3]["status"] == "error" and "harness" in rows[3]["error"]
+
+
+def test_markdown_is_a_table_with_a_row_per_release():
+    lines = m.render_markdown(ROWS).splitlines()
+    assert lines[0].startswith("| version | status |") and set(lines[1]) <= {"|", "-"}
+    assert len(lines) == 2 + len(ROWS)
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    assert "| 2026.4.14 | affected | yes | ok | identical | ok |" in lines[2]
+
+
+def test_junit_is_valid_junit_xml():
+    xml = m.render_junit(ROWS)
+    root = ElementTree.fromstring(xml.encode())  # well-formed, special characters escaped
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    assert suite.get("tests") == "4" and suite.get("failures") == "1" and suite.get("errors") == "1"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [r.version for r in ROWS]
+    for case in cases:  # the JUnit schema: name, classname, time; at most one failure/error
+        assert case.get("classname") and float(case.get("time")) >= 0
+        assert len(case.findall("failure")) + len(case.findall("error")) <= 1
+    assert cases[1].find("failure").get("message") == "fails"
+    assert "<failed> & stopped" in cases[3].find("error").get("message")
+    assert float(suite.get("time")) == pytest.approx(54.0)
+
+
+def test_run_matrix_runs_in_parallel_and_keeps_version_order(tmp_path):
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def runner(version, cache):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return m.Row(version, report(version, "fixed-upstream", False, None))
+
+    seen = []
+    rows = m.run_matrix(["a", "b", "c", "d"], tmp_path, 2, seen.append, runner)
+    assert [r.version for r in rows] == ["a", "b", "c", "d"]
+    assert peak == 2 and sorted(r.version for r in seen) == ["a", "b", "c", "d"]
+
+
+def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
+    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    cache = str(tmp_path / "cache")
+    cli = CliRunner()
+    listed = cli.invoke(
+        main, ["--cache-dir", cache, "matrix", "--versions", ">=2026.5", "--list-json"]
+    )
+    assert listed.exit_code == 0 and json.loads(listed.output) == [
+        "2026.5.7",
+        "2026.7.1-1",
+        "2026.8.1",
+    ]
+
+    rows = {v: m.Row(v, report(v, "affected", True, True), True) for v in LISTED}
+    rows["2026.5.7"] = m.Row("2026.5.7", report("2026.5.7", "affected", True, False))
+    monkeypatch.setattr(m, "run_release", lambda version, cache: rows[version])
+    out = tmp_path / "report.xml"
+    args = ["--cache-dir", cache, "matrix", "--versions", "<2026.5", "--format", "junit"]
+    passed = cli.invoke(main, [*args, "--output", str(out)])
+    assert passed.exit_code == 0, passed.output
+    assert ElementTree.parse(out).getroot().tag == "testsuites"
+    assert "[1/2] 2026.4.2 affected ok" in passed.stderr  # plain lines off a terminal
+    failed = cli.invoke(
+        main, ["--cache-dir", cache, "matrix", "--versions", "<2026.6", "--jobs", "1"]
+    )
+    assert failed.exit_code == 1
+    assert "2 of 3 releases as required; failed: 2026.5.7" in failed.stdout
+    new = cli.invoke(main, ["--cache-dir", cache, "matrix", "--versions", "new"])
+    assert new.exit_code == 0 and "nothing to verify" in new.stderr
