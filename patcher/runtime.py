@@ -329,6 +329,14 @@ class Prepared:
     symbols: dict[str, Path]
     deps_dir: Path | None = None  # where missing packages go; None: the install's own
 
+    def rerooted(self, root: Path) -> Prepared:
+        """The same release at another root (a patched copy): same chunks by relative path,
+        same Node; packages come from the copy's node_modules as they are."""
+        if root == self.root:
+            return self
+        symbols = {name: root / path.relative_to(self.root) for name, path in self.symbols.items()}
+        return Prepared(root, self.node, self.node_source, symbols, None)
+
     def run(self, action):
         """Run `action()`; when it fails on a package the release declares but the static
         import closure missed (a lazy `import()`), install that package and try again."""

@@ -429,18 +429,19 @@ def verify_root(
     deps_key: str | None,
     cron_reconciliation: bool = True,
     patched: bool = False,
-    unpatched_root: Path | None = None,
+    unpatched: Prepared | None = None,
     as_unpatched_store: bool = False,
+    like: Prepared | None = None,
 ) -> SideResult:
     """Prepare the install at `root` and run every scenario in a scratch dir (removed after).
 
-    With `unpatched_root` (the pristine release of a patched copy), also check that the
-    unpatched release loads the store the patched code wrote."""
-    prepared = prepare(root, HARNESS_NAMES, cache, deps_key, optional=HARNESS_OPTIONAL)
-    unpatched = (
-        prepare(unpatched_root, ["CronService"], cache, None)
-        if unpatched_root is not None
-        else None
+    With `unpatched` (the pristine release of a patched copy), also check that the
+    unpatched release loads the store the patched code wrote. `like`: the same release
+    prepared at another root (the copy is prepared from it without scanning again)."""
+    prepared = (
+        like.rerooted(root)
+        if like is not None
+        else prepare(root, HARNESS_NAMES, cache, deps_key, optional=HARNESS_OPTIONAL)
     )
     with tempfile.TemporaryDirectory(prefix="openclaw-patcher-verify-") as tmp:
         side = simulate(prepared, Path(tmp) / "work", patched, unpatched, as_unpatched_store)
@@ -528,7 +529,8 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             else f"patched install fails the restart contract: {side_summary(report.patched)}"
         )
         return report
-    report.pristine = verify_root(install.root, cache, deps_key, reconciles)
+    pristine = prepare(install.root, HARNESS_NAMES, cache, deps_key, optional=HARNESS_OPTIONAL)
+    report.pristine = verify_root(install.root, cache, deps_key, reconciles, like=pristine)
     reproduced = report.pristine.bug_reproduced
     if verdict.status != AFFECTED:
         report.exit_code = EXIT_CHECK_FAILED if reproduced else EXIT_OK
@@ -565,7 +567,7 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
         return report
     with patched_copy(install.root, patched_plan, cache) as copy:
         report.patched = verify_root(
-            copy, cache, None, reconciles, patched=True, unpatched_root=install.root
+            copy, cache, None, reconciles, patched=True, unpatched=pristine, like=pristine
         )
     report.exit_code = EXIT_OK if report.patched.ok else EXIT_CHECK_FAILED
     report.summary = (
@@ -632,5 +634,5 @@ def verify_upgrade(from_version: str, to_version: str, cache: Path, patched: boo
         specs = specs_for(verdict.family, from_version, verdict.store)
         the_plan = plan(old, detection.bundles, specs, verdict.store, from_version)
         copy = stack.enter_context(patched_copy(old, the_plan, cache))
-        a_side = prepare(copy, HARNESS_NAMES, cache, None, optional=HARNESS_OPTIONAL)
+        a_side = pristine.rerooted(copy)
         return simulate(a_side, tmp / "work", patched=True, upgrade=upgrade)
