@@ -464,10 +464,16 @@ def fetch(ctx: click.Context, version: str) -> int:
 )
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report here.")
 @click.option("--list-json", is_flag=True, help="Print the selected versions as a JSON list.")
+@click.option(
+    "--max-cache",
+    metavar="SIZE",
+    help="Cap the cache's disk use (8G, 500M): least recently used releases are evicted.",
+)
 @click.pass_context
 @_guarded
-def matrix(ctx, spec, betas, jobs, fmt, output, list_json) -> int:
+def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache) -> int:
     """Verify every selected release (pristine, patched, rollback) and report a table."""
+    from patcher import cachestore
     from patcher import matrix as m
     from patcher.releases import cache_dir, list_versions
 
@@ -480,8 +486,19 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json) -> int:
     if not versions:
         click.echo(f"no release matches --versions {spec!r}: nothing to verify", err=True)
         return EXIT_OK
-    with m.progress(len(versions), sys.stderr.isatty()) as on_row:
+    cap = cachestore.parse_size(max_cache) if max_cache else None
+    done: set[str] = set()
+    with m.progress(len(versions), sys.stderr.isatty()) as show:
+
+        def on_row(row) -> None:
+            show(row)
+            done.add(row.version)
+            if cap is not None:  # the releases still to come or running are kept
+                cachestore.evict(cache, cap, keep=set(versions) - done)
+
         rows = m.run_matrix(versions, cache, jobs or m.default_jobs(), on_row)
+    if cap is not None:
+        cachestore.evict(cache, cap, grace_s=0)
     report = m.RENDERERS[fmt](rows)
     if output:
         Path(output).write_text(report, encoding="utf-8")

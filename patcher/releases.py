@@ -244,8 +244,18 @@ def fetch_package(package: str, version: str, cache: Path, folder: str) -> Path:
 
 
 def fetch_release(version: str, cache: Path) -> Path:
-    """The extracted package root of OpenClaw `version`, fetched and extracted when missing."""
-    return fetch_package(PACKAGE, version, cache, "releases")
+    """The extracted package root of OpenClaw `version`, fetched and extracted when missing
+    (its files stored once with those of the other releases: patcher/cachestore.py)."""
+    from patcher.cachestore import dedupe, touch_used
+
+    root = cache / "releases" / version / "package"
+    fresh = not (root / "package.json").is_file()
+    root = fetch_package(PACKAGE, version, cache, "releases")
+    if fresh:
+        with locked(cache / "releases" / f".{version}.lock"):
+            dedupe(root, cache)
+    touch_used(cache, version)
+    return root
 
 
 def package_versions(spec: str) -> list[str]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.bundles import ShapeError, locate_definitions
+from patcher.cachestore import dedupe, touch_used
 from patcher.errors import RefusedError
 from patcher.releases import locked, run_npm
 
@@ -126,6 +127,8 @@ def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
                 ],
                 timeout=1800,
             )
+            # Releases share most packages: store identical files once (hard links).
+            dedupe(deps_dir / "node_modules", deps_dir.parent.parent)
             stamp.write_text(json.dumps(wanted, indent=2))
     link = root / "node_modules"
     installed_dir = deps_dir / "node_modules"
@@ -381,5 +384,6 @@ def prepare(
     node = find_node(install.engines_node, cache, install.root)
     deps_dir = cache / "deps" / deps_key if deps_key is not None else None
     if deps_dir is not None:
+        touch_used(cache, deps_key)
         ensure_dependencies(install.root, import_closure(symbols.values()), deps_dir)
     return Prepared(install.root, node.path, node.source, symbols, deps_dir)

@@ -1,0 +1,78 @@
+"""The cache on a budget: deduplication by hard links, sizes, least-recently-used eviction."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from patcher import cachestore
+from patcher.errors import UsageError
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("8G", 8 << 30), ("500M", 500 << 20), ("1.5GB", int(1.5 * (1 << 30))), ("1024", 1024)],
+)
+def test_parse_size(text, size):
+    assert cachestore.parse_size(text) == size
+
+
+def test_a_bad_size_is_one_sentence():
+    with pytest.raises(UsageError, match="is not a size such as 8G"):
+        cachestore.parse_size("eight gigs")
+
+
+def release(cache, version, files):
+    root = cache / "releases" / version / "package"
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    return root
+
+
+def test_identical_files_are_stored_once(tmp_path):
+    a = release(tmp_path, "1", {"dist/x.js": b"x" * 5000, "dist/a.js": b"a" * 3000})
+    b = release(tmp_path, "2", {"dist/x.js": b"x" * 5000, "dist/b.js": b"b" * 3000})
+    (b / "run.sh").write_bytes(b"x" * 5000)
+    (b / "run.sh").chmod(0o755)  # same bytes, other mode: not the same file
+    assert cachestore.dedupe(a, tmp_path) == 0
+    assert cachestore.dedupe(b, tmp_path) == 5000
+    assert (a / "dist/x.js").stat().st_ino == (b / "dist/x.js").stat().st_ino
+    assert (b / "run.sh").stat().st_ino != (b / "dist/x.js").stat().st_ino
+    assert (b / "dist/x.js").read_bytes() == b"x" * 5000
+    assert cachestore.dedupe(b, tmp_path) == 0  # idempotent
+
+
+def test_eviction_takes_the_least_recently_used_and_spares_what_is_kept(tmp_path):
+    cache = tmp_path
+    for version in ("1", "2", "3"):
+        release(cache, version, {"big.bin": os.urandom(200_000)})
+        (cache / "deps" / version / "node_modules").mkdir(parents=True)
+        (cache / "tarballs").mkdir(exist_ok=True)
+        (cache / "tarballs" / f"openclaw-{version}.tgz").write_bytes(b"t")
+        cachestore.dedupe(cache / "releases" / version, cache)
+    (cache / "installs" / "k").mkdir(parents=True)
+    (cache / "installs" / "k" / "manifest.json").write_bytes(b"{}" * 100_000)
+    now = time.time()
+    for version, age in (("1", 300), ("2", 900), ("3", 600)):
+        cachestore.touch_used(cache, version)
+        os.utime(cache / "used" / version, (now - age, now - age))
+        for path in (cache / "releases" / version, cache / "deps" / version):
+            os.utime(path, (now - age, now - age))
+    before = cachestore.disk_usage(cache)
+    evicted = cachestore.evict(cache, before - 150_000, keep={"2"})
+    assert evicted == ["3"]  # 2 is older but kept; 3 is the least recently used left
+    assert not (cache / "releases" / "3").exists() and not (cache / "deps" / "3").exists()
+    assert not (cache / "tarballs" / "openclaw-3.tgz").exists()
+    assert (cache / "installs" / "k" / "manifest.json").is_file()  # never evicted
+    assert cachestore.disk_usage(cache) <= before - 150_000
+    assert cachestore.evict(cache, 10**12) == []  # fits: nothing to do
+
+
+def test_a_version_in_use_is_never_evicted(tmp_path):
+    release(tmp_path, "1", {"big.bin": os.urandom(100_000)})
+    cachestore.touch_used(tmp_path, "1")  # just now: another run may be using it
+    assert cachestore.evict(tmp_path, 0) == []
+    assert (tmp_path / "releases" / "1" / "package" / "big.bin").is_file()
