@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -469,15 +470,26 @@ def fetch(ctx: click.Context, version: str) -> int:
     metavar="SIZE",
     help="Cap the cache's disk use (8G, 500M): least recently used releases are evicted.",
 )
+@click.option(
+    "--merge",
+    type=click.Path(file_okay=False, exists=True),
+    help="Report the rows of the `--format json` reports in this folder; verify nothing.",
+)
 @click.pass_context
 @_guarded
-def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache) -> int:
+def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge) -> int:
     """Verify every selected release (pristine, patched, rollback) and report a table."""
     from patcher import cachestore
     from patcher import matrix as m
     from patcher.releases import cache_dir, list_versions
 
     cache = cache_dir(ctx.obj["cache_dir"])
+    if merge:
+        rows = m.merge(Path(merge))
+        _write_report(m.RENDERERS[fmt](rows), output)
+        with contextlib.suppress(PatcherError):  # a finished run: `new` starts after it
+            m.record_run(cache, list_versions())
+        return EXIT_OK if all(r.ok for r in rows if r.needs_repair) else EXIT_CHECK_FAILED
     listed = list_versions()
     versions = m.select(spec, listed, betas=betas, seen=m.last_seen(cache))
     if list_json:
@@ -499,13 +511,16 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache) -> int:
         rows = m.run_matrix(versions, cache, jobs or m.default_jobs(), on_row)
     if cap is not None:
         cachestore.evict(cache, cap, grace_s=0)
-    report = m.RENDERERS[fmt](rows)
+    _write_report(m.RENDERERS[fmt](rows), output)
+    m.record_run(cache, listed)  # what `--versions new` compares with next time
+    return EXIT_OK if all(r.ok for r in rows if r.needs_repair) else EXIT_CHECK_FAILED
+
+
+def _write_report(report: str, output: str | None) -> None:
     if output:
         Path(output).write_text(report, encoding="utf-8")
     else:
         click.echo(report, nl=False)
-    m.record_run(cache, listed)  # what `--versions new` compares with next time
-    return EXIT_OK if all(r.ok for r in rows if r.needs_repair) else EXIT_CHECK_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,6 +83,36 @@ class Row:
         }
 
 
+ROW_EXTRAS = ("rollback_identical", "seconds", "error", "ok")
+
+
+def row_from_json(data: dict[str, Any]) -> Row:
+    """A row as `render_json` wrote it (for `matrix --merge`)."""
+    report = {k: v for k, v in data.items() if k not in ROW_EXTRAS}
+    return Row(
+        str(data["version"]),
+        report if report.get("schema") else None,
+        data.get("rollback_identical"),
+        {k: float(v) for k, v in (data.get("seconds") or {}).items()},
+        data.get("error"),
+    )
+
+
+def merge(folder: Path) -> list[Row]:
+    """Every row of the `matrix --format json` reports in `folder` (one per CI runner)."""
+    rows: dict[str, Row] = {}
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{path} is not a matrix JSON report ({exc}): remove it.") from exc
+        if not isinstance(data, dict) or data.get("schema") != "openclaw-patcher/matrix/1":
+            raise UsageError(f"{path} is not a matrix JSON report: remove it from {folder}.")
+        for entry in data["releases"]:
+            rows[entry["version"]] = row_from_json(entry)
+    return [rows[v] for v in sorted(rows, key=lambda v: parse_version(v) or v)]
+
+
 def parse_selection(spec: str) -> str | SpecifierSet:
     """`all`, `new`, or a PEP 440 specifier over OpenClaw's versions."""
     if spec in ("all", "new"):

@@ -148,3 +148,23 @@ def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
     assert "2 of 3 releases as required; failed: 2026.5.7" in failed.stdout
     new = cli.invoke(main, ["--cache-dir", cache, "matrix", "--versions", "new"])
     assert new.exit_code == 0 and "nothing to verify" in new.stderr
+
+
+def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
+    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    cache = str(tmp_path / "cache")
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    for row in ROWS:  # one JSON report per CI runner
+        (folder / f"row-{row.version}.json").write_text(m.render_json([row]))
+    merged = m.merge(folder)
+    assert [r.version for r in merged] == ["2026.4.14", "2026.5.7", "2026.7.1", "2026.8.1"]
+    assert [r.ok for r in merged] == [True, False, False, True]
+    assert merged[0].rollback_identical is True and merged[0].bug_reproduced is True
+    args = ["--cache-dir", cache, "matrix", "--merge", str(folder)]
+    result = CliRunner().invoke(main, [*args, "--format", "markdown"])
+    assert result.exit_code == 1 and "| 2026.5.7 | affected | yes | FAILED |" in result.output
+    assert m.last_seen(tmp_path / "cache") == LISTED  # `new` starts after this run
+    (folder / "stray.json").write_text("{}")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "is not a matrix JSON report" in result.output
