@@ -1,0 +1,63 @@
+"""Time `matrix` over a version range, warm (the cache as it is) or cold (a fresh cache).
+
+    python benchmarks/matrix.py [--versions ">=2026.4.5,<2026.8"] [--jobs N] [--cold]
+        [--max-cache 8G]
+
+Prints the wall time, the releases per minute, the slowest releases, whether every release
+came out as required, and the cache's disk use before and after (each inode counted once:
+identical files are stored once, patcher/cachestore.py). Goals (issue 7, 2-core machine):
+warm at most 10 minutes and cold at most 30 for >=2026.4.5,<2026.8, cache at most 8 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from patcher.cachestore import disk_usage
+from patcher.releases import cache_dir
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--versions", default=">=2026.4.5,<2026.8")
+    parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--cold", action="store_true", help="use a fresh cache directory")
+    parser.add_argument("--max-cache", default="8G")
+    args = parser.parse_args()
+    fresh = Path(tempfile.mkdtemp(prefix="openclaw-patcher-bench-")) if args.cold else None
+    cache = fresh or cache_dir()
+    before = disk_usage(cache)
+    out = Path(tempfile.mkdtemp()) / "matrix.json"
+    command = [sys.executable, "-m", "patcher", "--cache-dir", str(cache), "matrix"]
+    command += ["--versions", args.versions, "--format", "json", "--output", str(out)]
+    command += ["--max-cache", args.max_cache]
+    if args.jobs:
+        command += ["--jobs", str(args.jobs)]
+    started = time.perf_counter()
+    done = subprocess.run(command, check=False)
+    wall = time.perf_counter() - started
+    rows = json.loads(out.read_text())["releases"] if out.is_file() else []
+    after = disk_usage(cache)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"versions {args.versions!r}: {len(rows)} releases, jobs {args.jobs or 'default'}")
+    rate = len(rows) / (wall / 60)
+    print(f"{'cold' if args.cold else 'warm'}: {wall / 60:.1f} min ({rate:.1f} releases/min)")
+    print(f"every release as required: {all(r['ok'] for r in rows)} (exit {done.returncode})")
+    for row in sorted(rows, key=lambda r: -r["seconds"].get("total", 0))[:3]:
+        print(f"  slowest: {row['version']} {row['seconds']}")
+    print(f"cache {cache}: {before / 2**30:.2f} GiB before, {after / 2**30:.2f} GiB after")
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
