@@ -1,7 +1,11 @@
 """Time `matrix` over a version range, warm (the cache as it is) or cold (a fresh cache).
 
     python benchmarks/matrix.py [--versions ">=2026.4.5,<2026.8"] [--jobs N] [--cold]
-        [--max-cache 8G]
+        [--cache-dir DIR] [--max-cache 8G]
+
+Cold runs in a fresh cache (DIR when given: it must be empty or absent, so the warm run
+after it can reuse it); warm runs in DIR or the usual cache as it is. npm's own cache goes
+in `<cache>/npm` (NPM_CONFIG_CACHE), so cold is cold for npm too and the disk figure counts it.
 
 Prints the wall time, the releases per minute, the slowest releases, whether every release
 came out as required, and the cache's disk use before and after (each inode counted once:
@@ -30,10 +34,16 @@ def main() -> int:
     parser.add_argument("--versions", default=">=2026.4.5,<2026.8")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--cold", action="store_true", help="use a fresh cache directory")
+    parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--max-cache", default="8G")
     args = parser.parse_args()
-    fresh = Path(tempfile.mkdtemp(prefix="openclaw-patcher-bench-")) if args.cold else None
-    cache = fresh or cache_dir()
+    cache = cache_dir(args.cache_dir)
+    if args.cold and args.cache_dir is None:
+        cache = Path(tempfile.mkdtemp(prefix="openclaw-patcher-bench-"))
+    elif args.cold and cache.exists() and any(cache.iterdir()):
+        parser.error(f"--cold: {cache} is not empty; give an empty or new --cache-dir.")
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ["NPM_CONFIG_CACHE"] = str(cache / "npm")
     before = disk_usage(cache)
     out = Path(tempfile.mkdtemp()) / "matrix.json"
     command = [sys.executable, "-m", "patcher", "--cache-dir", str(cache), "matrix"]
