@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import xmlschema
 from click.testing import CliRunner
 
 from patcher import matrix as m
@@ -84,8 +86,12 @@ def test_markdown_is_a_table_with_a_row_per_release():
     assert "| 2026.4.14 | affected | yes | ok | identical | ok |" in lines[2]
 
 
+JUNIT_XSD = Path(__file__).parent / "data" / "junit.xsd"
+
+
 def test_junit_is_valid_junit_xml():
     xml = m.render_junit(ROWS)
+    xmlschema.XMLSchema(JUNIT_XSD).validate(xml)  # raises on any violation of the format
     root = ElementTree.fromstring(xml.encode())  # well-formed, special characters escaped
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
@@ -98,6 +104,16 @@ def test_junit_is_valid_junit_xml():
     assert cases[1].find("failure").get("message") == "fails"
     assert "<failed> & stopped" in cases[3].find("error").get("message")
     assert float(suite.get("time")) == pytest.approx(54.0)
+
+
+def test_junit_schema_rejects_what_ci_readers_reject():
+    """The schema check can fail: a test case with two failures, or without its name."""
+    schema = xmlschema.XMLSchema(JUNIT_XSD)
+    xml = m.render_junit(ROWS)
+    twice = xml.replace("</failure>", "</failure><failure message='again'/>", 1)
+    nameless = xml.replace('name="2026.4.14"', "", 1)
+    assert schema.is_valid(xml)
+    assert not schema.is_valid(twice) and not schema.is_valid(nameless)
 
 
 def test_run_matrix_runs_in_parallel_and_keeps_version_order(tmp_path):
