@@ -1,11 +1,13 @@
 """Run `verify --release` over a range of stable releases and write the table to docs/.
 
     python scripts/verify_releases.py [--versions ">=2026.4.5,<2026.8.1"] [--results DIR]
-        [--output docs/verify-releases.md] [--render-only]
+        [--output docs/verify-releases.md] [--render-only] [--from-matrix REPORT]
 
 Each release's `verify --json` is kept in the results folder (default: the cache's
 `verify-results/`), so a long run can be resumed and the table re-rendered. Exits 1 when
 a release that needs the repair does not reproduce the bug pristine or fails patched.
+`--from-matrix` takes the rows of a `matrix --format json` report instead of running verify
+(its rows carry the same fields).
 """
 
 from __future__ import annotations
@@ -41,18 +43,20 @@ def run(version: str, results: Path) -> dict:
 
 def row(report: dict) -> tuple[str, bool]:
     version = report["version"]
-    if "error" in report:
-        return f"| {version} | — | — | — | harness error: {report['error']} |", False
+    if report.get("error"):
+        return f"| {version} | — | — | — | — | harness error: {report['error']} |", False
     pristine, patched = report.get("pristine") or {}, report.get("patched")
     bug = pristine.get("bug_reproduced")
     ok = patched["ok"] if patched else None
     failed = [n for n, s in (pristine.get("scenarios") or {}).items() if not s["passed"]]
-    good = report["status"] != "affected" or (bool(bug) and bool(ok))
+    rolled = report.get("rollback_identical")  # only in `matrix` rows
+    good = report["status"] != "affected" or (bool(bug) and bool(ok) and rolled is not False)
     cells = (
         version,
-        report["family"] or "—",
+        report.get("family") or "—",
         "yes" if bug else "no",
         "—" if ok is None else ("ok" if ok else "FAILED"),
+        "—" if rolled is None else ("identical" if rolled else "DIFFERS"),
         ", ".join(failed) or "—",
     )
     return "| " + " | ".join(cells) + " |", good
@@ -64,9 +68,14 @@ def main() -> int:
     parser.add_argument("--results", default=str(cache_dir() / "verify-results"))
     parser.add_argument("--output", default=str(REPO / "docs" / "verify-releases.md"))
     parser.add_argument("--render-only", action="store_true", help="use saved results only")
+    parser.add_argument("--from-matrix", help="a `matrix --format json` report to render")
     args = parser.parse_args()
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
+    if args.from_matrix:
+        for entry in json.loads(Path(args.from_matrix).read_text())["releases"]:
+            (results / f"{entry['version']}.json").write_text(json.dumps(entry, indent=2))
+        args.render_only = True
     spec = SpecifierSet(args.versions)
     if args.render_only:
         versions = sorted((p.stem for p in results.glob("*.json")), key=parse_version)
@@ -82,16 +91,24 @@ def main() -> int:
     lines = [
         "# `verify --release` over the affected releases",
         "",
-        f"Written by `scripts/verify_releases.py --versions '{args.versions}'`. Pristine: "
-        "does the restart simulation show #79196 on the release's own code; patched: does a "
-        "patched scratch copy hold every scenario of the restart contract.",
+        (
+            f"Rows of `openclaw-patcher matrix --versions '{args.versions}' --format json`, "
+            "written by `scripts/verify_releases.py --from-matrix`."
+            if args.from_matrix
+            else f"Written by `scripts/verify_releases.py --versions '{args.versions}'`."
+        )
+        + " Pristine: does the restart simulation show #79196 on the release's own code; "
+        "patched: does a patched scratch copy hold every scenario of the restart contract; "
+        "rollback (matrix only): `apply` then `rollback` on a copy gives back every file "
+        "byte-identical.",
         f"Result: {len(rows) - bad} of {len(rows)} as required. From 2026.5.12 manual runs "
         "mark their job active upstream, so `long_live_runs` passes pristine there. "
         "Specs: `cron-active-jobs-json` through 2026.5.28 (affected-json*), "
         "`cron-active-jobs-sqlite` from 2026.6.1 (affected-sqlite).",
         "",
-        "| version | family | bug reproduced (pristine) | patched | pristine scenarios failed |",
-        "|---|---|---|---|---|",
+        "| version | family | bug reproduced (pristine) | patched | rollback "
+        "| pristine scenarios failed |",
+        "|---|---|---|---|---|---|",
         *rows,
     ]
     Path(args.output).write_text("\n".join(lines) + "\n")
