@@ -66,6 +66,7 @@ def main() -> int:
     for row in sorted(rows, key=lambda r: -r["seconds"].get("total", 0))[:3]:
         print(f"  slowest: {row['version']} {row['seconds']}")
     print(f"cache {cache}: {before / 2**30:.2f} GiB before, {after / 2**30:.2f} GiB after")
+    print(f"report: {out}")
     return done.returncode
 
 
