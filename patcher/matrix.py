@@ -199,9 +199,12 @@ def rollback_identity(release: Path, cache: Path) -> bool:
             except OSError:
                 shutil.copy2(src, dst)
 
-        shutil.copytree(
-            release, copy, copy_function=link, ignore=shutil.ignore_patterns("node_modules")
-        )
+        def top_node_modules(folder: str, names: list[str]) -> list[str]:
+            # Only the release's own node_modules (a link to the harness's dependencies):
+            # bundled plugins ship node_modules inside dist/ that are part of the release.
+            return ["node_modules"] if Path(folder) == release else []
+
+        shutil.copytree(release, copy, copy_function=link, ignore=top_node_modules)
         state = scratch / "state"
         state.mkdir()
         applied = _patcher(

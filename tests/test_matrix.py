@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from xml.etree import ElementTree
 import pytest
 import xmlschema
 from click.testing import CliRunner
+from conftest import BUNDLES
 
 from patcher import matrix as m
 from patcher.cli import main
@@ -184,3 +186,18 @@ def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
     (folder / "stray.json").write_text("{}")
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "is not a matrix JSON report" in result.output
+
+
+def test_rollback_identity_covers_node_modules_inside_the_release(tmp_path, monkeypatch):
+    """Releases ship plugins with node_modules under dist/: they are part of the release and
+    must be copied and compared (only the top-level node_modules is the harness's)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    release = tmp_path / "release"
+    shutil.copytree(BUNDLES / "2026.4.14-inline-json", release)
+    plugin = release / "dist" / "extensions" / "demo" / "node_modules" / "dep"
+    plugin.mkdir(parents=True)
+    (plugin / "index.js").write_text("export const x = 1;\n")
+    (release / "node_modules").mkdir()
+    (release / "node_modules" / "harness-only.js").write_text("// not the release's\n")
+    assert m.rollback_identity(release, tmp_path / "cache") is True
+    assert m._digests(release)["dist/extensions/demo/node_modules/dep/index.js"]
