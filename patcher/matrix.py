@@ -397,6 +397,7 @@ def progress(total: int, on_terminal: bool):
         verdict = "ok" if row.ok else "FAILED"
         took = row.seconds.get("total", 0)
         where = f"[{count}/{total}] {row.version} {row.status}"
-        click.echo(f"{where} {verdict} ({took:.0f} s)", err=True)
+        why = f": {_failure(row)}" if not row.ok else ""
+        click.echo(f"{where} {verdict} ({took:.0f} s){why}", err=True)
 
     yield line
