@@ -13,6 +13,7 @@ a release that needs the repair does not reproduce the bug pristine or fails pat
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import subprocess
 import sys
@@ -97,6 +98,7 @@ def main() -> int:
             if args.from_matrix
             else f"Written by `scripts/verify_releases.py --versions '{args.versions}'`."
         )
+        + f" Generated {datetime.date.today().isoformat()}."
         + " Pristine: does the restart simulation show #79196 on the release's own code; "
         "patched: does a patched scratch copy hold every scenario of the restart contract; "
         "rollback (matrix only): `apply` then `rollback` on a copy gives back every file "
