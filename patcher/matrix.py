@@ -174,15 +174,34 @@ def _patcher(cache: Path, *args: str, timeout: float = 1800) -> subprocess.Compl
     )
 
 
-def _digests(root: Path) -> dict[str, str]:
+def _files(root: Path) -> dict[str, os.stat_result]:
+    """Every file under `root` but the top-level node_modules (the harness's dependencies)."""
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not (dirpath == str(root) and d == "node_modules")]
         for name in filenames:
             path = os.path.join(dirpath, name)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, root)] = hashlib.sha256(fh.read()).hexdigest()
+            out[os.path.relpath(path, root)] = os.lstat(path)
     return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def identical_trees(copy: Path, release: Path) -> bool:
+    """The same files with the same bytes. A file still hard-linked to the release's (same
+    inode) is the same file; only the others are read and compared."""
+    ours, theirs = _files(copy), _files(release)
+    if ours.keys() != theirs.keys():
+        return False
+    for rel, st in ours.items():
+        other = theirs[rel]
+        if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
+            continue
+        if st.st_size != other.st_size or _sha256(copy / rel) != _sha256(release / rel):
+            return False
+    return True
 
 
 def rollback_identity(release: Path, cache: Path) -> bool:
@@ -215,7 +234,7 @@ def rollback_identity(release: Path, cache: Path) -> bool:
         rolled = _patcher(cache, "rollback", "--root", str(copy))
         if rolled.returncode != 0:
             raise RuntimeError(f"rollback failed: {rolled.stderr.strip() or rolled.stdout.strip()}")
-        return _digests(copy) == _digests(release)
+        return identical_trees(copy, release)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

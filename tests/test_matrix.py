@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -200,4 +201,21 @@ def test_rollback_identity_covers_node_modules_inside_the_release(tmp_path, monk
     (release / "node_modules").mkdir()
     (release / "node_modules" / "harness-only.js").write_text("// not the release's\n")
     assert m.rollback_identity(release, tmp_path / "cache") is True
-    assert m._digests(release)["dist/extensions/demo/node_modules/dep/index.js"]
+    assert "dist/extensions/demo/node_modules/dep/index.js" in m._files(release)
+
+
+def test_identical_trees_reads_what_is_not_the_same_file(tmp_path):
+    release, copy = tmp_path / "release", tmp_path / "copy"
+    (release / "dist").mkdir(parents=True)
+    (release / "dist" / "a.js").write_text("a")
+    (release / "dist" / "b.js").write_text("b")
+    shutil.copytree(release, copy, copy_function=os.link)
+    assert m.identical_trees(copy, release)
+    (copy / "dist" / "b.js").unlink()
+    (copy / "dist" / "b.js").write_text("b")  # a new inode, the same bytes
+    assert m.identical_trees(copy, release)
+    (copy / "dist" / "b.js").unlink()
+    (copy / "dist" / "b.js").write_text("B")  # a new inode, other bytes
+    assert not m.identical_trees(copy, release)
+    (copy / "dist" / "b.js").unlink()
+    assert not m.identical_trees(copy, release)  # a file missing

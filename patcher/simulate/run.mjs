@@ -5,7 +5,7 @@
 // printed as one line `@@result <json>`; the process then exits explicitly, because the
 // cron timer re-arms and is not unref'd.
 import { readFileSync } from "node:fs";
-import { register } from "node:module";
+import * as nodeModule from "node:module";
 import { pathToFileURL } from "node:url";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
@@ -34,7 +34,14 @@ for (const [name, file] of Object.entries(config.symbols)) {
   const url = pathToFileURL(file).href;
   (exportsByUrl[url] ??= []).push(name);
 }
-register("./hooks.mjs", import.meta.url, { data: { exports: exportsByUrl } });
+// In-thread synchronous hooks where Node has them (22.15+): the off-thread `register` hooks
+// cost a message round trip for every module the chunks import, seconds per process.
+if (typeof nodeModule.registerHooks === "function") {
+  const { exportHook } = await import("./hooks.mjs");
+  nodeModule.registerHooks({ load: exportHook(exportsByUrl) });
+} else {
+  nodeModule.register("./hooks.mjs", import.meta.url, { data: { exports: exportsByUrl } });
+}
 
 function emit(kind, payload) {
   process.stdout.write(`@@${kind} ${JSON.stringify(payload)}\n`);
