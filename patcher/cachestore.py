@@ -29,6 +29,7 @@ from patcher.errors import UsageError
 
 STORE = "store"
 USED = "used"
+GROWN = ".grown"  # touched whenever new content is stored: a walk of the cache takes seconds
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.I)
 
 
@@ -60,6 +61,7 @@ def dedupe(tree: Path, cache: Path) -> int:
     (adding it when new); returns the bytes saved. Files on another device stay as they are."""
     store = cache / STORE
     saved = 0
+    mark_grown(cache)
     for dirpath, _dirnames, filenames in os.walk(tree):
         for name in filenames:
             if name in SKIP_NAMES:
@@ -90,6 +92,20 @@ def dedupe(tree: Path, cache: Path) -> int:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
     return saved
+
+
+def mark_grown(cache: Path) -> None:
+    """Record that new content entered the cache (so its disk use must be measured again)."""
+    with contextlib.suppress(OSError):
+        (cache / GROWN).touch()
+
+
+def grown_since(cache: Path, when: float) -> bool:
+    """Whether new content entered the cache at or after `when` (time.time())."""
+    try:
+        return (cache / GROWN).stat().st_mtime >= when
+    except OSError:
+        return False
 
 
 def touch_used(cache: Path, version: str) -> None:

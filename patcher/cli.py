@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from functools import wraps
@@ -500,12 +501,16 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge) -> 
         return EXIT_OK
     cap = cachestore.parse_size(max_cache) if max_cache else None
     done: set[str] = set()
+    measured = time.time()
     with m.progress(len(versions), sys.stderr.isatty()) as show:
 
         def on_row(row) -> None:
+            nonlocal measured
             show(row)
             done.add(row.version)
-            if cap is not None:  # the releases still to come or running are kept
+            # Measuring the cache walks all of it (seconds): only when something was added.
+            if cap is not None and cachestore.grown_since(cache, measured):
+                measured = time.time()  # the releases still to come or running are kept
                 cachestore.evict(cache, cap, keep=set(versions) - done)
 
         rows = m.run_matrix(versions, cache, jobs or m.default_jobs(), on_row)

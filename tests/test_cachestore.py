@@ -76,3 +76,12 @@ def test_a_version_in_use_is_never_evicted(tmp_path):
     cachestore.touch_used(tmp_path, "1")  # just now: another run may be using it
     assert cachestore.evict(tmp_path, 0) == []
     assert (tmp_path / "releases" / "1" / "package" / "big.bin").is_file()
+
+
+def test_storing_new_content_marks_the_cache_grown(tmp_path):
+    """matrix measures the cache (a walk of all of it) only after something was stored."""
+    before = time.time()
+    assert not cachestore.grown_since(tmp_path, before)
+    cachestore.dedupe(release(tmp_path, "1", {"dist/x.js": b"x" * 10}), tmp_path)
+    assert cachestore.grown_since(tmp_path, before)
+    assert not cachestore.grown_since(tmp_path, time.time() + 1)
