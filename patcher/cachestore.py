@@ -44,7 +44,8 @@ def parse_size(text: str) -> int:
     return int(number * 1024 ** " KMGT".index(unit or " "))
 
 
-def _digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes, read in blocks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -70,7 +71,7 @@ def dedupe(tree: Path, cache: Path) -> int:
             st = path.lstat()
             if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
                 continue
-            key = f"{_digest(path)}-{stat.S_IMODE(st.st_mode):o}"
+            key = f"{file_sha256(path)}-{stat.S_IMODE(st.st_mode):o}"
             target = store / key[:2] / key
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)

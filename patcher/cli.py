@@ -509,8 +509,9 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge) -> 
             show(row)
             done.add(row.version)
             # Measuring the cache walks all of it (seconds): only when something was added.
+            # The releases still to come or running are kept.
             if cap is not None and cachestore.grown_since(cache, measured):
-                measured = time.time()  # the releases still to come or running are kept
+                measured = time.time()
                 cachestore.evict(cache, cap, keep=set(versions) - done)
 
         rows = m.run_matrix(versions, cache, jobs or m.default_jobs(), on_row)

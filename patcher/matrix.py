@@ -10,7 +10,6 @@ under its own file lock (patcher/releases.py `locked`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from xml.etree import ElementTree
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from patcher.cachestore import file_sha256
 from patcher.errors import UsageError
 from patcher.families import AFFECTED, parse_version
 
@@ -185,10 +185,6 @@ def _files(root: Path) -> dict[str, os.stat_result]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def identical_trees(copy: Path, release: Path) -> bool:
     """The same files with the same bytes. A file still hard-linked to the release's (same
     inode) is the same file; only the others are read and compared."""
@@ -199,7 +195,7 @@ def identical_trees(copy: Path, release: Path) -> bool:
         other = theirs[rel]
         if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
             continue
-        if st.st_size != other.st_size or _sha256(copy / rel) != _sha256(release / rel):
+        if st.st_size != other.st_size or file_sha256(copy / rel) != file_sha256(release / rel):
             return False
     return True
 

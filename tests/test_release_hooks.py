@@ -27,4 +27,5 @@ def test_both_hook_paths_load_the_unexported_cron_service(hooks, release_cache):
         run = run_harness(
             prepared.node, "store_reader.mjs", prepared.symbols, {"storePath": str(store)}, env
         )
+    assert ("hooks", {"mode": hooks}) in run.events  # the path asked for is the one taken
     assert run.result == {"ids": []}

@@ -37,17 +37,20 @@ for (const [name, file] of Object.entries(config.symbols)) {
 // In-thread synchronous hooks where Node has them (22.15+): the off-thread `register` hooks
 // cost a message round trip for every module the chunks import (0.7 s a process here).
 // OPENCLAW_PATCHER_HOOKS=off-thread forces the older path (tests cover both).
-const inThread = process.env.OPENCLAW_PATCHER_HOOKS !== "off-thread";
-if (inThread && typeof nodeModule.registerHooks === "function") {
+function emit(kind, payload) {
+  process.stdout.write(`@@${kind} ${JSON.stringify(payload)}\n`);
+}
+
+const inThread =
+  process.env.OPENCLAW_PATCHER_HOOKS !== "off-thread" &&
+  typeof nodeModule.registerHooks === "function";
+if (inThread) {
   const { exportHook } = await import("./hooks.mjs");
   nodeModule.registerHooks({ load: exportHook(exportsByUrl) });
 } else {
   nodeModule.register("./hooks.mjs", import.meta.url, { data: { exports: exportsByUrl } });
 }
-
-function emit(kind, payload) {
-  process.stdout.write(`@@${kind} ${JSON.stringify(payload)}\n`);
-}
+emit("hooks", { mode: inThread ? "in-thread" : "off-thread" });
 
 async function loadSymbols() {
   const symbols = {};
