@@ -189,6 +189,27 @@ def scratch_env(scratch: Path) -> dict[str, str]:
     return env
 
 
+def esm_dirs(chunks: Iterable[Path]) -> list[str]:
+    """The real directories of `chunks` that lie in a `"type": "module"` package scope, by
+    Node's rule: the nearest package.json above decides, and the search stops at a
+    node_modules folder. The harness resolves sibling imports in these itself (hooks.mjs);
+    a directory in doubt is left out, and Node resolves there as it always does."""
+    found = []
+    for folder in sorted({Path(os.path.realpath(chunk)).parent for chunk in chunks}):
+        for scope in (folder, *folder.parents):
+            if scope.name == "node_modules":
+                break
+            manifest = scope / "package.json"
+            if manifest.is_file():
+                try:
+                    if json.loads(manifest.read_text(encoding="utf-8")).get("type") == "module":
+                        found.append(str(folder))
+                except (OSError, ValueError, AttributeError):
+                    pass
+                break
+    return found
+
+
 def _write_config(
     scenario: str,
     symbols: dict[str, Path],
@@ -199,6 +220,7 @@ def _write_config(
     config = {
         "scenario": str(HARNESS_DIR / scenario),
         "symbols": {name: str(path) for name, path in symbols.items()},
+        "esmDirs": esm_dirs(symbols.values()),
         "optional": list(optional),
         "settings": settings,
         "clock": clock,

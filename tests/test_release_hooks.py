@@ -28,4 +28,7 @@ def test_both_hook_paths_load_the_unexported_cron_service(hooks, release_cache):
             prepared.node, "store_reader.mjs", prepared.symbols, {"storePath": str(store)}, env
         )
     assert ("hooks", {"mode": hooks}) in run.events  # the path asked for is the one taken
+    if hooks == "in-thread":  # the release's chunks reach their siblings through the hook
+        loader = dict(run.events)["loader"]
+        assert loader["siblings"] > 100, loader
     assert run.result == {"ids": []}

@@ -1,11 +1,16 @@
-// Node module-loader hooks (module.register): add exports to OpenClaw's chunks at load time.
+// Node module-loader hooks: add exports to OpenClaw's chunks at load time, and resolve
+// their imports of sibling chunks without Node's per-import package.json parse.
 //
 // Bundled chunks export under minified letters and leave some functions unexported
 // (CronService in 2026.4.x). For each chunk the Python side names, this hook appends
 // `export { NAME as __patcher_NAME }` to the source it loads, so the harness can reach the
 // original binding by its original name. Nothing on disk changes, and since every
 // importer of the chunk gets the same module instance, the harness and OpenClaw share state.
+import { lstatSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
 let exportsByUrl = new Map();
+let esmDirs = new Set();
 
 function addExports(result, names) {
   if (!names || result.format !== "module") return result;
@@ -15,17 +20,50 @@ function addExports(result, names) {
   return { ...result, source: `${source}\nexport { ${clause} };\n` };
 }
 
+// Why a resolve hook: to find a module's format, Node's default resolver reads the nearest
+// package.json and, through an object spread that calls its lazy `exports` getter, parses
+// the whole `exports` map again for every module (Node 22 and 24). OpenClaw's map is ~47 kB
+// and a simulation loads thousands of chunks: a quarter of each process's CPU, plus the
+// garbage. The chunks import their siblings as "./name.js"; for such an import, from a
+// directory the Python side found to be in a `"type": "module"` scope (config.esmDirs, real
+// paths), Node's answer is known: the sibling's URL (a plain file in a real directory is its
+// own real path) with format "module". Anything else, a symlink or a missing file included,
+// goes to Node's resolver unchanged.
+const SIBLING = /^\.\/[\w.-]+\.js$/;
+export const stats = { siblings: 0 }; // imports resolved here (in-thread: the harness reports it)
+
+function sibling(specifier, parentURL, dirs) {
+  if (!parentURL || !SIBLING.test(specifier)) return null;
+  const dir = parentURL.slice(0, parentURL.lastIndexOf("/") + 1);
+  if (!dirs.has(dir)) return null;
+  const url = dir + specifier.slice(2);
+  const stat = lstatSync(fileURLToPath(url), { throwIfNoEntry: false });
+  if (!stat?.isFile()) return null;
+  stats.siblings += 1;
+  return { url, format: "module", shortCircuit: true };
+}
+
 // Off-thread hooks (module.register), for Node without module.registerHooks.
 export async function initialize(data) {
   exportsByUrl = new Map(Object.entries(data?.exports ?? {}));
+  esmDirs = new Set(data?.esmDirs ?? []);
+}
+
+export async function resolve(specifier, context, nextResolve) {
+  return sibling(specifier, context.parentURL, esmDirs) ?? nextResolve(specifier, context);
 }
 
 export async function load(url, context, nextLoad) {
   return addExports(await nextLoad(url, context), exportsByUrl.get(url));
 }
 
-// The same as an in-thread synchronous hook (module.registerHooks, Node 22.15+).
-export function exportHook(exports) {
+// The same as in-thread synchronous hooks (module.registerHooks, Node 22.15+).
+export function inThreadHooks(exports, dirs) {
   const byUrl = new Map(Object.entries(exports));
-  return (url, context, nextLoad) => addExports(nextLoad(url, context), byUrl.get(url));
+  const esm = new Set(dirs);
+  return {
+    resolve: (specifier, context, nextResolve) =>
+      sibling(specifier, context.parentURL, esm) ?? nextResolve(specifier, context),
+    load: (url, context, nextLoad) => addExports(nextLoad(url, context), byUrl.get(url)),
+  };
 }

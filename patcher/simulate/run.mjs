@@ -29,6 +29,7 @@ if (config.clock) {
     },
   };
 }
+const esmDirs = (config.esmDirs ?? []).map((dir) => pathToFileURL(dir).href.replace(/\/?$/, "/"));
 const exportsByUrl = {};
 for (const [name, file] of Object.entries(config.symbols)) {
   const url = pathToFileURL(file).href;
@@ -44,11 +45,13 @@ function emit(kind, payload) {
 const inThread =
   process.env.OPENCLAW_PATCHER_HOOKS !== "off-thread" &&
   typeof nodeModule.registerHooks === "function";
+let hookStats = null;
 if (inThread) {
-  const { exportHook } = await import("./hooks.mjs");
-  nodeModule.registerHooks({ load: exportHook(exportsByUrl) });
+  const hooks = await import("./hooks.mjs");
+  nodeModule.registerHooks(hooks.inThreadHooks(exportsByUrl, esmDirs));
+  hookStats = hooks.stats;
 } else {
-  nodeModule.register("./hooks.mjs", import.meta.url, { data: { exports: exportsByUrl } });
+  nodeModule.register("./hooks.mjs", import.meta.url, { data: { exports: exportsByUrl, esmDirs } });
 }
 emit("hooks", { mode: inThread ? "in-thread" : "off-thread" });
 
@@ -69,6 +72,7 @@ async function loadSymbols() {
 try {
   const symbols = await loadSymbols();
   const scenario = await import(pathToFileURL(config.scenario).href);
+  if (hookStats) emit("loader", { ...hookStats });
   const result = await scenario.main({ symbols, config: config.settings ?? {}, emit });
   emit("result", result ?? {});
   process.exit(0);
