@@ -1,10 +1,10 @@
 """`matrix`: `verify --release` over many releases, in parallel, in one report.
 
-Each release runs in processes of its own (`python -m patcher verify --release V --json`,
-then `apply --skip-simulation` and `rollback` on a scratch copy for the rollback identity),
-so releases never share a scratch dir, a state dir or a Node process. What they share is
-the cache (releases, Node builds, dependency installs, npm's cache), each entry written
-under its own file lock (patcher/releases.py `locked`).
+Each release runs in a process of its own (`python -m patcher verify --release V --json`:
+the pristine release, a scratch copy repaired by `apply`, and that copy's rollback compared
+file by file), so releases never share a scratch dir, a state dir or a Node process. What
+they share is the cache (releases, Node builds, dependency installs, npm's cache), each
+entry written under its own file lock (patcher/releases.py `locked`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -26,7 +24,6 @@ from xml.etree import ElementTree
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.cachestore import file_sha256
 from patcher.errors import UsageError
 from patcher.families import AFFECTED, parse_version
 
@@ -174,91 +171,18 @@ def _patcher(cache: Path, *args: str, timeout: float = 1800) -> subprocess.Compl
     )
 
 
-def _files(root: Path) -> dict[str, os.stat_result]:
-    """Every file under `root` but the top-level node_modules (the harness's dependencies)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not (dirpath == str(root) and d == "node_modules")]
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            out[os.path.relpath(path, root)] = os.lstat(path)
-    return out
-
-
-def identical_trees(copy: Path, release: Path) -> bool:
-    """The same files with the same bytes. A file still hard-linked to the release's (same
-    inode) is the same file; only the others are read and compared."""
-    ours, theirs = _files(copy), _files(release)
-    if ours.keys() != theirs.keys():
-        return False
-    for rel, st in ours.items():
-        other = theirs[rel]
-        if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
-            continue
-        if st.st_size != other.st_size or file_sha256(copy / rel) != file_sha256(release / rel):
-            return False
-    return True
-
-
-def rollback_identity(release: Path, cache: Path) -> bool:
-    """Apply (no simulation: verify ran it) and roll back on a scratch copy of the release
-    (hard links: apply replaces files, never writes into them); every file must come back
-    byte-identical."""
-    scratch = Path(tempfile.mkdtemp(prefix="matrix-", dir=_scratch(cache)))
-    try:
-        copy = scratch / "package"
-
-        def link(src: str, dst: str) -> None:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
-
-        def top_node_modules(folder: str, names: list[str]) -> list[str]:
-            # Only the release's own node_modules (a link to the harness's dependencies):
-            # bundled plugins ship node_modules inside dist/ that are part of the release.
-            return ["node_modules"] if Path(folder) == release else []
-
-        shutil.copytree(release, copy, copy_function=link, ignore=top_node_modules)
-        state = scratch / "state"
-        state.mkdir()
-        applied = _patcher(
-            cache, "apply", "--root", str(copy), "--state-dir", str(state), "--skip-simulation"
-        )
-        if applied.returncode != 0:
-            raise RuntimeError(f"apply failed: {applied.stderr.strip() or applied.stdout.strip()}")
-        rolled = _patcher(cache, "rollback", "--root", str(copy))
-        if rolled.returncode != 0:
-            raise RuntimeError(f"rollback failed: {rolled.stderr.strip() or rolled.stdout.strip()}")
-        return identical_trees(copy, release)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _scratch(cache: Path) -> Path:
-    folder = cache / "scratch"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def run_release(version: str, cache: Path) -> Row:
-    """verify --release, then the rollback identity where a patch was verified."""
-    from patcher.releases import fetch_release
-
+    """verify --release in a process of its own (pristine, patched copy, rollback identity)."""
     row = Row(version)
     started = time.monotonic()
     try:
         done = _patcher(cache, "verify", "--release", version, "--json")
-        row.seconds["verify"] = time.monotonic() - started
         if done.returncode not in (0, 1):
             row.error = done.stderr.strip().removeprefix("error: ") or f"exit {done.returncode}"
             return row
         row.report = json.loads(done.stdout)
-        if row.report.get("patched") is not None:
-            began = time.monotonic()
-            row.rollback_identical = rollback_identity(fetch_release(version, cache), cache)
-            row.seconds["rollback"] = time.monotonic() - began
-    except (subprocess.TimeoutExpired, RuntimeError, ValueError, OSError) as exc:
+        row.rollback_identical = row.report.get("rollback_identical")
+    except (subprocess.TimeoutExpired, ValueError, OSError) as exc:
         row.error = str(exc)
     finally:
         row.seconds["total"] = time.monotonic() - started

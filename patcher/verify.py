@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -35,6 +34,7 @@ from patcher.runtime import (
     run_until_killed,
     scratch_env,
 )
+from patcher.scratchcopy import repaired_copy, rolled_back_identical
 from patcher.statedir import StoreLocation
 from patcher.store import ACTIVE_JOB_IDS, inspect_store
 
@@ -467,6 +467,7 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
     summary: str = ""
     exit_code: int = 0
+    rollback_identical: bool | None = None  # None: no patched copy was made
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -477,6 +478,7 @@ class VerifyReport:
             "family": self.family,
             "pristine": self.pristine.to_json(pristine=True) if self.pristine else None,
             "patched": self.patched.to_json(pristine=False) if self.patched else None,
+            "rollback_identical": self.rollback_identical,
             "notes": self.notes,
             "summary": self.summary,
         }
@@ -565,48 +567,25 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             f"plan on this release ({report.notes[-1]})"
         )
         return report
-    with patched_copy(install.root, patched_plan, cache) as copy:
+    with repaired_copy(install.root, cache) as copy:
         report.patched = verify_root(
             copy, cache, None, reconciles, patched=True, unpatched=pristine, like=pristine
         )
-    report.exit_code = EXIT_OK if report.patched.ok else EXIT_CHECK_FAILED
-    report.summary = (
-        "bug reproduced on the pristine release; the patched copy holds every scenario"
-        if report.patched.ok
-        else f"the patched copy fails the restart contract: {side_summary(report.patched)}"
-    )
+        report.rollback_identical = rolled_back_identical(copy, install.root, cache)
+    holds = report.patched.ok and report.rollback_identical
+    report.exit_code = EXIT_OK if holds else EXIT_CHECK_FAILED
+    if holds:
+        report.summary = (
+            "bug reproduced on the pristine release; the patched copy holds every scenario, "
+            "and rollback restores it byte for byte"
+        )
+    elif not report.patched.ok:
+        report.summary = (
+            f"the patched copy fails the restart contract: {side_summary(report.patched)}"
+        )
+    else:
+        report.summary = "the patched copy holds, but rollback does not restore every file"
     return report
-
-
-@contextlib.contextmanager
-def patched_copy(root: Path, the_plan, cache: Path):
-    """A scratch copy of the install with the plan written into it; hard links for the
-    files it does not change, so a copy of a 250 MB release costs little."""
-    scratch = Path(tempfile.mkdtemp(prefix="patched-", dir=_scratch_dir(cache)))
-    try:
-        copy = scratch / "package"
-
-        def link_or_copy(src: str, dst: str) -> None:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
-
-        shutil.copytree(root, copy, symlinks=True, copy_function=link_or_copy)
-        for file_plan in the_plan.files:
-            target = copy / file_plan.path.relative_to(root)
-            tmp = target.with_name(target.name + ".patched")
-            tmp.write_text(file_plan.patched, encoding="utf-8")
-            os.replace(tmp, target)  # replaces the link: the original stays untouched
-        yield copy
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _scratch_dir(cache: Path) -> Path:
-    folder = cache / "scratch"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def verify_upgrade(from_version: str, to_version: str, cache: Path, patched: bool = True):
@@ -615,8 +594,6 @@ def verify_upgrade(from_version: str, to_version: str, cache: Path, patched: boo
     mid-run, migrate the state database as `openclaw doctor --fix` does, then start
     `to_version`'s own code as process B on the same state dir and sweep. The persisted
     activeJobIds stay behind, unread. Returns the scenarios as B saw them."""
-    from patcher.detect import detect_install
-    from patcher.install import open_install
     from patcher.releases import fetch_release
 
     old, new = fetch_release(from_version, cache), fetch_release(to_version, cache)
@@ -629,10 +606,6 @@ def verify_upgrade(from_version: str, to_version: str, cache: Path, patched: boo
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="openclaw-patcher-")))
         if not patched:
             return simulate(pristine, tmp / "work", upgrade=upgrade)
-        detection = detect_install(open_install(old))
-        verdict = detection.verdict
-        specs = specs_for(verdict.family, from_version, verdict.store)
-        the_plan = plan(old, detection.bundles, specs, verdict.store, from_version)
-        copy = stack.enter_context(patched_copy(old, the_plan, cache))
+        copy = stack.enter_context(repaired_copy(old, cache))
         a_side = pristine.rerooted(copy)
         return simulate(a_side, tmp / "work", patched=True, upgrade=upgrade)

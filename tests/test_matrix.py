@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -13,7 +11,6 @@ from xml.etree import ElementTree
 import pytest
 import xmlschema
 from click.testing import CliRunner
-from conftest import BUNDLES
 
 from patcher import matrix as m
 from patcher.cli import main
@@ -187,35 +184,3 @@ def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
     (folder / "stray.json").write_text("{}")
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "is not a matrix JSON report" in result.output
-
-
-def test_rollback_identity_covers_node_modules_inside_the_release(tmp_path, monkeypatch):
-    """Releases ship plugins with node_modules under dist/: they are part of the release and
-    must be copied and compared (only the top-level node_modules is the harness's)."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    release = tmp_path / "release"
-    shutil.copytree(BUNDLES / "2026.4.14-inline-json", release)
-    plugin = release / "dist" / "extensions" / "demo" / "node_modules" / "dep"
-    plugin.mkdir(parents=True)
-    (plugin / "index.js").write_text("export const x = 1;\n")
-    (release / "node_modules").mkdir()
-    (release / "node_modules" / "harness-only.js").write_text("// not the release's\n")
-    assert m.rollback_identity(release, tmp_path / "cache") is True
-    assert "dist/extensions/demo/node_modules/dep/index.js" in m._files(release)
-
-
-def test_identical_trees_reads_what_is_not_the_same_file(tmp_path):
-    release, copy = tmp_path / "release", tmp_path / "copy"
-    (release / "dist").mkdir(parents=True)
-    (release / "dist" / "a.js").write_text("a")
-    (release / "dist" / "b.js").write_text("b")
-    shutil.copytree(release, copy, copy_function=os.link)
-    assert m.identical_trees(copy, release)
-    (copy / "dist" / "b.js").unlink()
-    (copy / "dist" / "b.js").write_text("b")  # a new inode, the same bytes
-    assert m.identical_trees(copy, release)
-    (copy / "dist" / "b.js").unlink()
-    (copy / "dist" / "b.js").write_text("B")  # a new inode, other bytes
-    assert not m.identical_trees(copy, release)
-    (copy / "dist" / "b.js").unlink()
-    assert not m.identical_trees(copy, release)  # a file missing

@@ -35,8 +35,10 @@ def test_verify_release(verify_case, release_cache):
         patched = report["patched"]
         assert patched["ok"], json.dumps(patched, indent=1)
         assert all(s["passed"] for s in patched["scenarios"].values())
+        assert report["rollback_identical"] is True  # the repaired copy rolled back
         assert result.exit_code == 0
     else:
+        assert report["patched"] is None and report["rollback_identical"] is None
         assert result.exit_code == 0
         assert not any("lost" in f for f in failures)
     # Every scenario reports what it observed.

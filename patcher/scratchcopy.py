@@ -1,0 +1,92 @@
+"""Scratch copies of an install for `verify` and `matrix`, repaired as `apply` repairs them.
+
+A copy is hard links to the install's files: `apply` and `rollback` replace a file (write a
+temporary file, rename it over), never write into one, so the install itself stays as it
+is and a copy of a 250 MB release costs little. The copy is repaired by `apply` itself (no
+simulation: the caller runs it), so what gets verified is what users get; after the
+simulation the same copy is rolled back and compared with the install file by file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from patcher.cachestore import file_sha256
+from patcher.errors import PatcherError
+
+
+def scratch_dir(cache: Path) -> Path:
+    folder = cache / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or no hard links there
+        shutil.copy2(src, dst)
+
+
+@contextlib.contextmanager
+def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
+    """A hard-linked copy of the install at `root`, with the repair applied by `apply` (a
+    scratch state dir, no simulation); removed, with apply's record of it, on exit."""
+    from patcher.patching import apply
+    from patcher.transaction import InstallRecord
+
+    scratch = Path(tempfile.mkdtemp(prefix="patched-", dir=scratch_dir(cache)))
+    copy = scratch / "package"
+    try:
+        shutil.copytree(root, copy, symlinks=True, copy_function=_link_or_copy)
+        state = scratch / "state"
+        state.mkdir()
+        outcome = apply(copy, cache, skip_simulation=True, state_dir=state)
+        if outcome.outcome != "applied":
+            raise PatcherError(f"apply on a scratch copy of {root} ended {outcome.outcome}")
+        yield copy
+    finally:
+        shutil.rmtree(InstallRecord(cache, copy).dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:
+    """`rollback` the repaired copy; then every file must be byte-identical to `root`'s."""
+    from patcher.patching import rollback
+
+    rollback(copy, cache)
+    return identical_trees(copy, root)
+
+
+def _files(root: Path) -> dict[str, os.stat_result]:
+    """Every file under `root` but the top-level node_modules (a fetched release's link to
+    the harness's dependencies, or an install's own packages; the repair touches neither).
+    Bundled plugins ship node_modules inside dist/: those are part of the release."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == str(root):
+            dirnames[:] = [d for d in dirnames if d != "node_modules"]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            out[os.path.relpath(path, root)] = os.lstat(path)
+    return out
+
+
+def identical_trees(copy: Path, release: Path) -> bool:
+    """The same files with the same bytes. A file still hard-linked to the release's (same
+    inode) is the same file; only the others are read and compared."""
+    ours, theirs = _files(copy), _files(release)
+    if ours.keys() != theirs.keys():
+        return False
+    for rel, st in ours.items():
+        other = theirs[rel]
+        if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
+            continue
+        if st.st_size != other.st_size or file_sha256(copy / rel) != file_sha256(release / rel):
+            return False
+    return True

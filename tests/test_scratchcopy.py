@@ -1,0 +1,67 @@
+"""Scratch copies for verify and matrix: repaired by `apply`, rolled back, compared."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from conftest import BUNDLES
+
+from patcher.scratchcopy import _files, identical_trees, repaired_copy, rolled_back_identical
+
+
+@pytest.fixture
+def release(tmp_path, monkeypatch):
+    """A synthetic release with a plugin's node_modules under dist/ (part of the release)
+    and a top-level node_modules (the harness's dependencies, not compared)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    root = tmp_path / "release"
+    shutil.copytree(BUNDLES / "2026.4.14-inline-json", root)
+    plugin = root / "dist" / "extensions" / "demo" / "node_modules" / "dep"
+    plugin.mkdir(parents=True)
+    (plugin / "index.js").write_text("export const x = 1;\n")
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "harness-only.js").write_text("// not the release's\n")
+    return root
+
+
+def _snapshot(root):
+    return {rel: (root / rel).read_bytes() for rel in _files(root)}
+
+
+def test_a_repaired_copy_rolls_back_byte_identical(release, tmp_path):
+    cache = tmp_path / "cache"
+    before = _snapshot(release)
+    with repaired_copy(release, cache) as copy:
+        changed = [rel for rel, data in _snapshot(copy).items() if data != before[rel]]
+        assert changed  # apply wrote the repair into the copy
+        assert _snapshot(release) == before  # and not into the release through a hard link
+        assert rolled_back_identical(copy, release, cache) is True
+    assert not copy.exists()
+    assert list((cache / "installs").iterdir()) == []  # apply's record of the copy is gone
+    assert "dist/extensions/demo/node_modules/dep/index.js" in _files(release)
+
+
+def test_a_file_rollback_does_not_restore_is_caught(release, tmp_path):
+    cache = tmp_path / "cache"
+    with repaired_copy(release, cache) as copy:
+        (copy / "dist" / "extensions" / "demo" / "stray.js").write_text("// left behind\n")
+        assert rolled_back_identical(copy, release, cache) is False
+
+
+def test_identical_trees_reads_what_is_not_the_same_file(tmp_path):
+    release, copy = tmp_path / "release", tmp_path / "copy"
+    (release / "dist").mkdir(parents=True)
+    (release / "dist" / "a.js").write_text("a")
+    (release / "dist" / "b.js").write_text("b")
+    shutil.copytree(release, copy, copy_function=os.link)
+    assert identical_trees(copy, release)
+    (copy / "dist" / "b.js").unlink()
+    (copy / "dist" / "b.js").write_text("b")  # a new inode, the same bytes
+    assert identical_trees(copy, release)
+    (copy / "dist" / "b.js").unlink()
+    (copy / "dist" / "b.js").write_text("B")  # a new inode, other bytes
+    assert not identical_trees(copy, release)
+    (copy / "dist" / "b.js").unlink()
+    assert not identical_trees(copy, release)  # a file missing
