@@ -294,6 +294,9 @@ def verify(ctx: click.Context, root: str | None, version: str | None, as_json: b
             _render_side("pristine", report.pristine.to_json(pristine=True))
         if report.patched is not None:
             _render_side("patched", report.patched.to_json(pristine=False))
+        if report.rollback_identical is not None:
+            same = "byte-identical" if report.rollback_identical else "NOT byte-identical"
+            click.echo(f"rollback of the patched copy: {same}")
         click.echo(report.summary)
     return report.exit_code
 

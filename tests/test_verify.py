@@ -147,3 +147,43 @@ def test_a_harness_that_cannot_load_is_exit_3_never_a_verdict(shape, tmp_path):
     result = run("--cache-dir", str(tmp_path), "verify", "--root", str(BUNDLES / shape))
     assert result.exit_code == 3
     assert "the harness needs CronService" in result.output
+
+
+@pytest.mark.parametrize("identical", [True, False])
+def test_a_rollback_that_is_not_byte_identical_fails_verify(identical, tmp_path, monkeypatch):
+    """The judgement on the simulations is stubbed (the synthetic bundle cannot run); the
+    scratch copy is really repaired by apply, and its rollback is what is judged."""
+    import patcher.verify as v
+
+    bug = side(evaluate(A, b_report([rec("cron:r:100", "lost")], [], [], []), [], []))
+    fixed = SideResult({}, 1.0, "test", True)
+    calls = []
+
+    def fake_verify_root(root, cache, deps_key, reconciles, patched=False, **kw):
+        calls.append(root)
+        return fixed if patched else bug
+
+    def rolled_back(copy, root, cache):
+        assert (copy / "dist").is_dir() and copy != root  # the scratch copy, not the install
+        return identical
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(v, "prepare", lambda *a, **k: None)
+    monkeypatch.setattr(v, "verify_root", fake_verify_root)
+    monkeypatch.setattr(v, "rolled_back_identical", rolled_back)
+    args = [
+        "--cache-dir",
+        str(tmp_path),
+        "verify",
+        "--root",
+        str(BUNDLES / "2026.4.14-inline-json"),
+    ]
+    result = run(*args)
+    assert len(calls) == 2 and bug.bug_reproduced and fixed.ok
+    if identical:
+        assert result.exit_code == 0, result.output
+        assert "rollback of the patched copy: byte-identical" in result.output
+    else:
+        assert result.exit_code == 1, result.output
+        assert "rollback of the patched copy: NOT byte-identical" in result.output
+        assert json.loads(run(*args, "--json").output)["rollback_identical"] is False
