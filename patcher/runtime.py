@@ -399,8 +399,7 @@ def prepare(
     install = open_install(root)
     # Functions first: a release the harness cannot load fails fast, before any download.
     try:
-        symbols = locate_definitions(install.dist, names, purpose="the harness")
-        symbols.update(locate_definitions(install.dist, optional, required=False))
+        symbols = locate_definitions(install.dist, names, purpose="the harness", optional=optional)
     except ShapeError as exc:
         raise HarnessError(str(exc)) from exc
     node = find_node(install.engines_node, cache, install.root)

@@ -34,6 +34,7 @@ from patcher.runtime import (
     run_until_killed,
     scratch_env,
 )
+from patcher.scan import remembered
 from patcher.scratchcopy import repaired_copy, rolled_back_identical
 from patcher.statedir import StoreLocation
 from patcher.store import ACTIVE_JOB_IDS, inspect_store
@@ -490,6 +491,11 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     A fetched release (`--release`) gets its dependencies installed into the cache; an
     existing install (`--root`) runs with its own node_modules.
     """
+    with remembered():  # detect, prepare, plan and the copy's apply scan the same files
+        return _verify_install(root, cache, fetched)
+
+
+def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     from patcher.detect import detect_install
     from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
     from patcher.families import AFFECTED, UNKNOWN
