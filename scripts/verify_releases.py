@@ -50,7 +50,7 @@ def row(report: dict) -> tuple[str, bool]:
     bug = pristine.get("bug_reproduced")
     ok = patched["ok"] if patched else None
     failed = [n for n, s in (pristine.get("scenarios") or {}).items() if not s["passed"]]
-    rolled = report.get("rollback_identical")  # only in `matrix` rows
+    rolled = report.get("rollback_identical")  # absent from results saved by older versions
     good = report["status"] != "affected" or (bool(bug) and bool(ok) and rolled is not False)
     cells = (
         version,
@@ -101,9 +101,8 @@ def main() -> int:
         )
         + f" Generated {datetime.date.today().isoformat()}."
         + " Pristine: does the restart simulation show #79196 on the release's own code; "
-        "patched: does a patched scratch copy hold every scenario of the restart contract; "
-        "rollback (matrix only): `apply` then `rollback` on a copy gives back every file "
-        "byte-identical.",
+        "patched: does a scratch copy repaired by `apply` hold every scenario of the restart "
+        "contract; rollback: does `rollback` give that copy back byte-identical, every file.",
         f"Result: {len(rows) - bad} of {len(rows)} as required. From 2026.5.12 manual runs "
         "mark their job active upstream, so `long_live_runs` passes pristine there. "
         "Specs: `cron-active-jobs-json` through 2026.5.28 (affected-json*), "
