@@ -15,6 +15,7 @@ and running the command again completes it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -99,6 +100,8 @@ class InstallRecord:
         steps.step("manifest removal")
         self.manifest_path.unlink(missing_ok=True)
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the install's folder, if nothing else is in it
+            self.dir.rmdir()
 
     def backup_of(self, rel: str) -> Path:
         return self.backup_dir / rel

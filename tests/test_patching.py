@@ -81,6 +81,7 @@ def test_apply_status_rollback_round_trip(env):
     result = cli(cache, "rollback", "--root", str(root))
     assert result.exit_code == 0 and "restored 2 file(s)" in result.output
     assert digests(root) == pristine
+    assert list((cache / "installs").iterdir()) == []  # no record, backups or folder left
     assert cli(cache, "status", "--root", str(root)).exit_code == 1
 
 
