@@ -255,15 +255,14 @@ def _definition_needles(name: str) -> list[bytes]:
 def locate_definitions(
     dist: Path,
     names: Iterable[str],
-    required: bool = True,
     purpose: str = "openclaw-patcher",
     optional: Iterable[str] = (),
 ) -> dict[str, Path]:
     """The chunk that defines each name, by content; refuses a missing or ambiguous name.
 
-    With `required=False` a name defined nowhere is left out (a function later releases
-    added, such as configureTaskRegistryMaintenance from 2026.4.25); `optional` names are
-    looked for in the same pass and left out the same way."""
+    `optional` names are looked for in the same pass, and left out where no chunk defines
+    them (a function later releases added, such as configureTaskRegistryMaintenance from
+    2026.4.25)."""
     names = list(names)
     maybe = set(optional) - set(names)
     names += sorted(maybe)
@@ -290,7 +289,7 @@ def locate_definitions(
                 found[name].append(Path(path))
     result = {}
     for name, paths in found.items():
-        if not paths and (not required or name in maybe):
+        if not paths and name in maybe:
             continue
         if len(paths) != 1:
             where = ", ".join(p.name for p in paths) or "no chunk"

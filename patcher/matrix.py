@@ -36,7 +36,6 @@ class Row:
 
     version: str
     report: dict[str, Any] | None = None  # `verify --json`
-    rollback_identical: bool | None = None  # None: not patched, nothing to roll back
     seconds: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -59,6 +58,11 @@ class Row:
         return patched.get("ok") if patched else None
 
     @property
+    def rollback_identical(self) -> bool | None:
+        """None where no patched copy was made (nothing to roll back)."""
+        return (self.report or {}).get("rollback_identical")
+
+    @property
     def ok(self) -> bool:
         """Holds what the release needs: affected ones reproduce the bug pristine, pass
         patched and roll back byte for byte; the others do not show the bug."""
@@ -73,14 +77,14 @@ class Row:
             **(self.report or {"version": self.version, "status": self.status}),
             "version": self.version,
             "status": self.status,
-            "rollback_identical": self.rollback_identical,
+            "rollback_identical": self.rollback_identical,  # also where no report was made
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
             "error": self.error,
             "ok": self.ok,
         }
 
 
-ROW_EXTRAS = ("rollback_identical", "seconds", "error", "ok")
+ROW_EXTRAS = ("seconds", "error", "ok")
 
 
 def row_from_json(data: dict[str, Any]) -> Row:
@@ -89,7 +93,6 @@ def row_from_json(data: dict[str, Any]) -> Row:
     return Row(
         str(data["version"]),
         report if report.get("schema") else None,
-        data.get("rollback_identical"),
         {k: float(v) for k, v in (data.get("seconds") or {}).items()},
         data.get("error"),
     )
@@ -181,7 +184,6 @@ def run_release(version: str, cache: Path) -> Row:
             row.error = done.stderr.strip().removeprefix("error: ") or f"exit {done.returncode}"
             return row
         row.report = json.loads(done.stdout)
-        row.rollback_identical = row.report.get("rollback_identical")
     except (subprocess.TimeoutExpired, ValueError, OSError) as exc:
         row.error = str(exc)
     finally:

@@ -50,8 +50,8 @@ def row(report: dict) -> tuple[str, bool]:
     bug = pristine.get("bug_reproduced")
     ok = patched["ok"] if patched else None
     failed = [n for n, s in (pristine.get("scenarios") or {}).items() if not s["passed"]]
-    rolled = report.get("rollback_identical")  # absent from results saved by older versions
-    good = report["status"] != "affected" or (bool(bug) and bool(ok) and rolled is not False)
+    rolled = report.get("rollback_identical")  # results saved before verify checked it: rerun
+    good = report["status"] != "affected" or (bool(bug) and bool(ok) and rolled is True)
     cells = (
         version,
         report.get("family") or "—",

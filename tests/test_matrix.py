@@ -42,7 +42,7 @@ def test_the_last_run_is_recorded_for_new(tmp_path):
     assert m.last_seen(tmp_path) == []
 
 
-def report(version, status, bug, patched_ok, summary="s"):
+def report(version, status, bug, patched_ok, summary="s", rolled=None):
     return {
         "schema": "openclaw-patcher/verify/1",
         "version": version,
@@ -50,21 +50,23 @@ def report(version, status, bug, patched_ok, summary="s"):
         "family": "f",
         "pristine": {"ok": not bug, "bug_reproduced": bug, "scenarios": {}},
         "patched": None if patched_ok is None else {"ok": patched_ok, "scenarios": {}},
+        "rollback_identical": rolled,
         "summary": summary,
     }
 
 
 ROWS = [
-    m.Row("2026.4.14", report("2026.4.14", "affected", True, True), True, {"total": 31.0}),
-    m.Row("2026.5.7", report("2026.5.7", "affected", True, False, "fails"), None, {"total": 9.0}),
-    m.Row("2026.8.1", report("2026.8.1", "fixed-upstream", False, None), None, {"total": 12.0}),
-    m.Row("2026.7.1", None, None, {"total": 2.0}, error="the harness <failed> & stopped"),
+    m.Row("2026.4.14", report("2026.4.14", "affected", True, True, rolled=True), {"total": 31.0}),
+    m.Row("2026.5.7", report("2026.5.7", "affected", True, False, "fails", True), {"total": 9.0}),
+    m.Row("2026.8.1", report("2026.8.1", "fixed-upstream", False, None), {"total": 12.0}),
+    m.Row("2026.7.1", None, {"total": 2.0}, error="the harness <failed> & stopped"),
 ]
 
 
 def test_rows_judge_what_each_release_needs():
     assert [r.ok for r in ROWS] == [True, False, True, False]
-    assert not m.Row("x", report("x", "affected", True, True), False).ok  # rollback differs
+    assert not m.Row("x", report("x", "affected", True, True, rolled=False)).ok  # rollback differs
+    assert not m.Row("x", report("x", "affected", True, True)).ok  # rollback never checked
     assert not m.Row("x", report("x", "affected", False, None)).ok  # negative control failed
     assert not m.Row("x", report("x", "not-affected", True, None)).ok
 
@@ -148,7 +150,7 @@ def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
         "2026.8.1",
     ]
 
-    rows = {v: m.Row(v, report(v, "affected", True, True), True) for v in LISTED}
+    rows = {v: m.Row(v, report(v, "affected", True, True, rolled=True)) for v in LISTED}
     rows["2026.5.7"] = m.Row("2026.5.7", report("2026.5.7", "affected", True, False))
     monkeypatch.setattr(m, "run_release", lambda version, cache: rows[version])
     out = tmp_path / "report.xml"

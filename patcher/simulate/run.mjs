@@ -35,13 +35,13 @@ for (const [name, file] of Object.entries(config.symbols)) {
   const url = pathToFileURL(file).href;
   (exportsByUrl[url] ??= []).push(name);
 }
-// In-thread synchronous hooks where Node has them (22.15+): the off-thread `register` hooks
-// cost a message round trip for every module the chunks import (0.7 s a process here).
-// OPENCLAW_PATCHER_HOOKS=off-thread forces the older path (tests cover both).
 function emit(kind, payload) {
   process.stdout.write(`@@${kind} ${JSON.stringify(payload)}\n`);
 }
 
+// In-thread synchronous hooks where Node has them (22.15+): the off-thread `register` hooks
+// cost a message round trip for every module the chunks import (0.7 s a process here).
+// OPENCLAW_PATCHER_HOOKS=off-thread forces the older path (tests cover both).
 const inThread =
   process.env.OPENCLAW_PATCHER_HOOKS !== "off-thread" &&
   typeof nodeModule.registerHooks === "function";
