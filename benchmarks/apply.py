@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 from patcher.releases import cache_dir, fetch_release
+from patcher.selfexec import own_command
 
 
 def timed(args: list[str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "patcher", *args], capture_output=True, text=True)
+    done = subprocess.run(own_command(*args), capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {done.stderr.strip()}")
     return time.perf_counter() - started

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from patcher.releases import cache_dir, fetch_release
+from patcher.selfexec import own_command
 
 
 def timed(cmd: list[str], cwd: Path) -> float:
@@ -37,7 +38,7 @@ def main() -> int:
 
     root = fetch_release(args.version, cache_dir(args.cache_dir))
     exe = shutil.which("openclaw-patcher") or ""
-    detect = [exe] if exe else [sys.executable, "-m", "patcher"]
+    detect = [exe] if exe else own_command()
     detect += ["detect", "--root", str(root), "--json"]
     grep = ["grep", "-rlF", "markCronJobActive", "dist"]
     size = sum(f.stat().st_size for f in (root / "dist").rglob("*") if f.is_file())

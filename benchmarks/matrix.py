@@ -27,6 +27,7 @@ from pathlib import Path
 
 from patcher.cachestore import disk_usage
 from patcher.releases import cache_dir
+from patcher.selfexec import own_command
 
 
 def main() -> int:
@@ -46,7 +47,7 @@ def main() -> int:
     os.environ["NPM_CONFIG_CACHE"] = str(cache / "npm")
     before = disk_usage(cache)
     out = Path(tempfile.mkdtemp()) / "matrix.json"
-    command = [sys.executable, "-m", "patcher", "--cache-dir", str(cache), "matrix"]
+    command = own_command("--cache-dir", str(cache), "matrix")
     command += ["--versions", args.versions, "--format", "json", "--output", str(out)]
     command += ["--max-cache", args.max_cache]
     if args.jobs:

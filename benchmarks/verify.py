@@ -24,22 +24,13 @@ import tempfile
 import time
 
 from patcher.releases import cache_dir
+from patcher.selfexec import own_command
 
 
 def run_verify(version: str, cache: str) -> tuple[float, dict]:
     started = time.perf_counter()
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "patcher",
-            "--cache-dir",
-            cache,
-            "verify",
-            "--release",
-            version,
-            "--json",
-        ],
+        own_command("--cache-dir", cache, "verify", "--release", version, "--json"),
         capture_output=True,
         text=True,
         check=False,

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from patcher.errors import RefusedError
+from patcher.errors import RefusedError, UsageError
 
 
 class ChangedSinceRead(RefusedError):
@@ -95,3 +95,46 @@ def replace_file(path: Path, content: bytes, expected: bytes | None, mode: int) 
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def check_destination(path: Path, what: str = "--output") -> None:
+    """Refuse, before any work is done, a report destination that cannot be written: its
+    folder missing or not writable, or the path a folder. A probe file is created and
+    removed, so the check is the file system's own answer, not a guess from mode bits."""
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder: name a file in it instead.")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"{what} {path}: the folder {folder} does not exist: create it or choose another path."
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"{what} {path}: cannot write in {folder} ({exc.strerror}): choose another path."
+        ) from exc
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a report whole or not at all: a temporary file beside it, renamed over it."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

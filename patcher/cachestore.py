@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from patcher.errors import UsageError
 
 STORE = "store"
 USED = "used"
+SCRATCH = "scratch"  # the tool's own work copies (patched and rolled back by verify)
 GROWN = ".grown"  # touched whenever new content is stored: a walk of the cache takes seconds
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.I)
 
@@ -57,10 +59,24 @@ def file_sha256(path: Path) -> str:
 SKIP_NAMES = frozenset({".package-lock.json", "package-lock.json"})
 
 
-def dedupe(tree: Path, cache: Path) -> int:
+def _store_entry(cache: Path, sha256: str, mode: int) -> Path:
+    key = f"{sha256}-{stat.S_IMODE(mode):o}"
+    return cache / STORE / key[:2] / key
+
+
+def _entry_holds(entry: Path, entry_st: os.stat_result, st: os.stat_result, sha: str) -> bool:
+    """Whether a store entry still holds the content its name says. Tarballs give their
+    files fixed mtimes, so an entry with the size and mtime of the fresh file is trusted;
+    any other is read again."""
+    if (entry_st.st_size, entry_st.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+        return True
+    return entry_st.st_size == st.st_size and file_sha256(entry) == sha
+
+
+def dedupe(tree: Path, cache: Path, digests: dict[str, str] | None = None) -> int:
     """Replace every regular file under `tree` by a hard link to its copy in the store
-    (adding it when new); returns the bytes saved. Files on another device stay as they are."""
-    store = cache / STORE
+    (adding it when new); returns the bytes saved. Files on another device stay as they are.
+    `digests`, when given, receives each stored file's sha256 by its path under `tree`."""
     saved = 0
     mark_grown(cache)
     for dirpath, _dirnames, filenames in os.walk(tree):
@@ -71,8 +87,10 @@ def dedupe(tree: Path, cache: Path) -> int:
             st = path.lstat()
             if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
                 continue
-            key = f"{file_sha256(path)}-{stat.S_IMODE(st.st_mode):o}"
-            target = store / key[:2] / key
+            sha = file_sha256(path)
+            if digests is not None:
+                digests[path.relative_to(tree).as_posix()] = sha
+            target = _store_entry(cache, sha, st.st_mode)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 existing = target.stat()
@@ -83,6 +101,13 @@ def dedupe(tree: Path, cache: Path) -> int:
             except OSError:
                 continue
             if existing.st_ino == st.st_ino:
+                continue
+            if not _entry_holds(target, existing, st, sha):
+                # An edit in place through another link spoiled the entry: this file,
+                # fresh from its tarball, becomes the stored copy instead.
+                with contextlib.suppress(OSError):
+                    target.unlink()
+                    os.link(path, target)
                 continue
             tmp = path.with_name(f".{name}.dedupe")
             try:
@@ -194,3 +219,95 @@ def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float 
             if disk_usage(cache) <= max_bytes:
                 break
     return evicted
+
+
+# The record of an extracted release's files, beside its `package/` folder.
+TREE_RECORD = "files.json"
+
+
+def _tree_entries(root: Path) -> dict[str, os.stat_result]:
+    """Every entry under `root` that the release itself is made of. The harness links its
+    dependency install as the top-level `node_modules` (or links packages into a bundled
+    one): symlinks there are the tool's own; a symlink anywhere else is not the release's
+    (a tarball holds none: extraction refuses links)."""
+    entries: dict[str, os.stat_result] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        ours = rel_dir == "node_modules" or rel_dir.startswith("node_modules" + os.sep)
+        for name in (*filenames, *dirnames):
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            if stat.S_ISLNK(st.st_mode) and (ours or rel == "node_modules"):
+                continue
+            entries[rel] = st
+    return entries
+
+
+def record_tree(root: Path, digests: dict[str, str] | None = None) -> None:
+    """Write the per-file record of the release at `root`: sha256, size, mode, inode and
+    mtime of each file, so a later check reads only the files whose stat changed. `digests`
+    (from `dedupe`) saves hashing files a second time."""
+    digests = digests or {}
+    files = {}
+    for rel, st in _tree_entries(root).items():
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        sha = digests.get(rel) or file_sha256(root / rel)
+        files[rel] = [sha, st.st_size, stat.S_IMODE(st.st_mode), st.st_ino, st.st_mtime_ns]
+    target = root.parent / TREE_RECORD
+    tmp = target.with_name(f".{TREE_RECORD}.tmp")
+    tmp.write_text(json.dumps({"version": 1, "files": files}))
+    os.replace(tmp, target)
+
+
+def tree_changes(root: Path) -> list[str] | None:
+    """The paths under `root` that differ from the record (changed, added, removed, a
+    mode changed), [] when none does; None when there is no readable record. A file whose
+    size, inode and mtime are as recorded is taken as unchanged; any other is hashed."""
+    try:
+        files = json.loads((root.parent / TREE_RECORD).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    changed = []
+    entries = _tree_entries(root)
+    for rel, st in entries.items():
+        known = files.get(rel)
+        if known is None or not stat.S_ISREG(st.st_mode):
+            changed.append(rel)
+            continue
+        sha, size, mode, ino, mtime_ns = known
+        same_stat = (stat.S_IMODE(st.st_mode), st.st_size) == (mode, size)
+        trusted = same_stat and (st.st_ino, st.st_mtime_ns) == (ino, mtime_ns)
+        if not same_stat or (not trusted and file_sha256(root / rel) != sha):
+            changed.append(rel)
+    changed += [rel for rel in files if rel not in entries]
+    return sorted(changed)
+
+
+def forget_changed(cache: Path, root: Path) -> None:
+    """Drop the store entries that the changed files of `root` still share an inode with:
+    an edit in place changed the stored copy too, whose name no longer says its content."""
+    try:
+        files = json.loads((root.parent / TREE_RECORD).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for rel in tree_changes(root) or []:
+        if rel not in files:
+            continue
+        sha, _size, mode, _ino, _mtime = files[rel]
+        entry = _store_entry(cache, sha, mode)
+        with contextlib.suppress(OSError):
+            if os.path.samefile(entry, root / rel):
+                entry.unlink()
+
+
+def is_cached_release(root: Path, cache: Path) -> bool:
+    """Whether `root` is a release as this tool keeps it in a cache (this one, or another
+    one's: its record lies beside it), and not one of the tool's own scratch copies."""
+    real, home = root.resolve(), cache.resolve()
+    if real.is_relative_to(home) and not real.is_relative_to(home / SCRATCH):
+        return True
+    return real.name == "package" and (real.parent / TREE_RECORD).is_file()

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from patcher import __version__
+from patcher.atomic import check_destination, write_text_atomic
 from patcher.errors import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
@@ -23,7 +24,7 @@ from patcher.errors import (
     PatcherError,
     UsageError,
 )
-from patcher.families import UNKNOWN
+from patcher.families import AFFECTED, UNKNOWN
 
 CACHE_HELP = "Cache for fetched releases (default: $OPENCLAW_PATCHER_CACHE or the user cache dir)."
 ROOT_OPTION = click.option(
@@ -251,14 +252,34 @@ def store_migrate(state_dir: str | None, dry_run: bool, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _render_side(title: str, side: dict) -> None:
-    verdict = "ok" if side["ok"] else "FAILED"
-    extra = ""
-    if "bug_reproduced" in side:
-        extra = "; bug reproduced" if side["bug_reproduced"] else "; bug not reproduced"
-    click.echo(f"{title}: {verdict}{extra} ({side['seconds']} s, node {side['node']})")
+def _render_side(title: str, side: dict, expect_bug: bool) -> None:
+    """One side of verify, with what it must show: the pristine side of an affected
+    release is the negative control, so its scenarios are expected to fail there."""
+    failed = sum(1 for s in side["scenarios"].values() if not s["passed"])
+    total = len(side["scenarios"])
+    took = f"{side['seconds']} s, node {side['node']}"
+    if "bug_reproduced" not in side:
+        must = "must hold every scenario"
+        outcome = "every scenario holds" if side["ok"] else f"FAILED: {failed} of {total} fail"
+    elif expect_bug:
+        must = "the negative control, must show the bug"
+        outcome = (
+            f"bug reproduced, as required: {failed} of {total} scenarios fail"
+            if side["bug_reproduced"]
+            else "bug NOT reproduced: the check could not fail here, so it proves nothing"
+        )
+    else:
+        must = "must not show the bug"
+        outcome = (
+            "bug shows: FAILED" if side["bug_reproduced"] else "bug not reproduced, as required"
+        )
+    click.echo(f"{title} ({must}): {outcome} ({took})")
     for name, scenario in side["scenarios"].items():
-        click.echo(f"  {'pass' if scenario['passed'] else 'FAIL'}  {name}")
+        if scenario["passed"]:
+            word = "holds"
+        else:
+            word = "fails, as expected" if expect_bug and side.get("bug_reproduced") else "FAILS"
+        click.echo(f"  {word:<18}  {name}")
         for failure in scenario["failures"]:
             click.echo(f"        {failure}")
         for note in scenario["notes"]:
@@ -280,8 +301,10 @@ def verify(ctx: click.Context, root: str | None, version: str | None, as_json: b
     if bool(root) == bool(version):
         raise UsageError("pass exactly one of --root DIR and --release VERSION.")
     cache = cache_dir(ctx.obj["cache_dir"])
-    target = fetch_release(version, cache) if version else Path(root)
+    fetch_notes: list[str] = []
+    target = fetch_release(version, cache, fetch_notes) if version else Path(root)
     report = verify_install(target, cache, fetched=bool(version))
+    report.notes[:0] = fetch_notes
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -290,14 +313,20 @@ def verify(ctx: click.Context, root: str | None, version: str | None, as_json: b
         )
         for note in report.notes:
             click.echo(f"note: {note}")
+        affected = report.status == AFFECTED
         if report.pristine is not None:
-            _render_side("pristine", report.pristine.to_json(pristine=True))
+            side = report.pristine.to_json(pristine=True)
+            _render_side("pristine release", side, expect_bug=affected)
         if report.patched is not None:
-            _render_side("patched", report.patched.to_json(pristine=False))
+            title = "patched copy" if report.pristine is not None else "patched install"
+            _render_side(title, report.patched.to_json(pristine=False), expect_bug=False)
         if report.rollback_identical is not None:
-            same = "byte-identical" if report.rollback_identical else "NOT byte-identical"
-            click.echo(f"rollback of the patched copy: {same}")
-        click.echo(report.summary)
+            same = "byte-identical, as required" if report.rollback_identical else "NOT identical"
+            click.echo(f"rollback of the patched copy (must restore every byte): {same}")
+        verdict = report.verdict
+        click.echo(
+            f"verdict: {'as required' if verdict.ok else 'NOT as required'}: {report.summary}"
+        )
     return report.exit_code
 
 
@@ -444,7 +473,11 @@ def fetch(ctx: click.Context, version: str) -> int:
     """Fetch a release with the npm CLI into the cache and print its package root."""
     from patcher.releases import cache_dir, fetch_release
 
-    click.echo(str(fetch_release(version, cache_dir(ctx.obj["cache_dir"]))))
+    notes: list[str] = []
+    root = fetch_release(version, cache_dir(ctx.obj["cache_dir"]), notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(str(root))
     return EXIT_OK
 
 
@@ -488,19 +521,29 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge) -> 
     from patcher.releases import cache_dir, list_versions
 
     cache = cache_dir(ctx.obj["cache_dir"])
+    destination = Path(output) if output else None
+    if destination is not None:  # before minutes of work, not after
+        check_destination(destination)
     if merge:
         rows = m.merge(Path(merge))
-        _write_report(m.RENDERERS[fmt](rows), output)
+        if not rows:
+            raise UsageError(f"{merge} holds no `matrix --format json` report: nothing to merge.")
+        _write_report(m.RENDERERS[fmt](rows), destination)
         with contextlib.suppress(PatcherError):  # a finished run: `new` starts after it
             m.record_run(cache, list_versions())
-        return EXIT_OK if all(r.ok for r in rows if r.needs_repair) else EXIT_CHECK_FAILED
+        return m.exit_code(rows)
     listed = list_versions()
     versions = m.select(spec, listed, betas=betas, seen=m.last_seen(cache))
+    if not versions and spec != "new":
+        hint = "" if betas else " (betas are left out; add --betas to include them)"
+        raise UsageError(
+            f"no published release matches --versions {spec!r}{hint}: nothing was verified."
+        )
     if list_json:
         click.echo(json.dumps(versions))
         return EXIT_OK
     if not versions:
-        click.echo(f"no release matches --versions {spec!r}: nothing to verify", err=True)
+        click.echo("no release was published since the last run: nothing to verify", err=True)
         return EXIT_OK
     cap = cachestore.parse_size(max_cache) if max_cache else None
     done: set[str] = set()
@@ -520,16 +563,22 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge) -> 
         rows = m.run_matrix(versions, cache, jobs or m.default_jobs(), on_row)
     if cap is not None:
         cachestore.evict(cache, cap, grace_s=0)
-    _write_report(m.RENDERERS[fmt](rows), output)
+    _write_report(m.RENDERERS[fmt](rows), destination)
     m.record_run(cache, listed)  # what `--versions new` compares with next time
-    return EXIT_OK if all(r.ok for r in rows if r.needs_repair) else EXIT_CHECK_FAILED
+    return m.exit_code(rows)
 
 
-def _write_report(report: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(report, encoding="utf-8")
-    else:
+def _write_report(report: str, output: Path | None) -> None:
+    if output is None:
         click.echo(report, nl=False)
+        return
+    try:
+        write_text_atomic(output, report)
+    except OSError as exc:
+        raise UsageError(
+            f"the report could not be written to {output} ({exc.strerror}): "
+            "free space or choose another --output; nothing was written there."
+        ) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,8 +24,10 @@ from xml.etree import ElementTree
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.errors import UsageError
+from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from patcher.families import AFFECTED, parse_version
+from patcher.selfexec import own_command
+from patcher.verdict import Verdict, judge
 
 LAST_RUN = "matrix/last-run.json"
 
@@ -63,14 +65,21 @@ class Row:
         return (self.report or {}).get("rollback_identical")
 
     @property
-    def ok(self) -> bool:
-        """Holds what the release needs: affected ones reproduce the bug pristine, pass
-        patched and roll back byte for byte; the others do not show the bug."""
+    def verdict(self) -> Verdict:
+        """patcher.verdict's rule; a row whose release could not be verified fails."""
         if self.error is not None:
-            return False
-        if self.needs_repair:
-            return bool(self.bug_reproduced and self.patched_ok and self.rollback_identical)
-        return not self.bug_reproduced
+            return Verdict(False, self.error)
+        return judge(self.report)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok
+
+    @property
+    def verified(self) -> bool:
+        """Whether the release was verified at all (a report, no error): a row that was
+        not fails the matrix as surely as one that fails its verdict."""
+        return self.error is None and self.report is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,7 +175,7 @@ def record_run(cache: Path, listed: list[str]) -> None:
 
 def _patcher(cache: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "patcher", "--cache-dir", str(cache), *args],
+        own_command("--cache-dir", str(cache), *args),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -229,9 +238,37 @@ def _cells(row: Row) -> tuple[str, ...]:
         _cell(row.bug_reproduced),
         _cell(row.patched_ok, "ok", "FAILED"),
         _cell(row.rollback_identical, "identical", "DIFFERS"),
-        "ok" if row.ok else f"FAILED{f': {row.error}' if row.error else ''}",
+        _outcome(row),
         f"{row.seconds.get('total', 0):.0f} s",
     )
+
+
+def _outcome(row: Row) -> str:
+    if row.ok:
+        return "ok"
+    return "FAILED" if row.verified else f"NOT VERIFIED: {row.verdict.reason}"
+
+
+def _word(row: Row) -> str:
+    return "ok" if row.ok else ("FAILED" if row.verified else "NOT VERIFIED")
+
+
+def summary_line(rows: list[Row]) -> str:
+    """`N of M releases as required`, then which failed and which could not be verified."""
+    failed = [r.version for r in rows if not r.ok and r.verified]
+    unverified = [r.version for r in rows if not r.verified]
+    line = f"{len(rows) - len(failed) - len(unverified)} of {len(rows)} releases as required"
+    if failed:
+        line += f"; failed: {', '.join(failed)}"
+    if unverified:
+        line += f"; not verified: {', '.join(unverified)}"
+    return line
+
+
+def exit_code(rows: list[Row]) -> int:
+    """0 when every row is as required; 1 when any release fails its verdict or could not
+    be verified (an empty report verifies nothing and is refused before it is made)."""
+    return EXIT_OK if rows and all(r.ok for r in rows) else EXIT_CHECK_FAILED
 
 
 def render_markdown(rows: list[Row]) -> str:
@@ -246,11 +283,7 @@ def render_text(rows: list[Row]) -> str:
     table = [COLUMNS, *(_cells(r) for r in rows)]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
-    failed = [r.version for r in rows if not r.ok]
-    lines.append(
-        f"{len(rows) - len(failed)} of {len(rows)} releases as required"
-        + (f"; failed: {', '.join(failed)}" if failed else "")
-    )
+    lines.append(summary_line(rows))
     return "\n".join(lines) + "\n"
 
 
@@ -261,17 +294,7 @@ def render_json(rows: list[Row]) -> str:
 
 
 def _failure(row: Row) -> str | None:
-    if row.ok:
-        return None
-    if row.error:
-        return row.error
-    if row.needs_repair and not row.bug_reproduced:
-        return "negative control failed: the bug did not show on the pristine release"
-    if row.needs_repair and not row.patched_ok:
-        return (row.report or {}).get("summary") or "the patched copy fails the restart contract"
-    if row.needs_repair:
-        return "rollback did not restore every file byte-identical"
-    return f"the bug shows on a release judged {row.status}"
+    return row.verdict.reason
 
 
 def render_junit(rows: list[Row]) -> str:
@@ -282,8 +305,8 @@ def render_junit(rows: list[Row]) -> str:
         "testsuite",
         name="openclaw-releases",
         tests=str(len(rows)),
-        failures=str(sum(1 for r in rows if not r.ok and not r.error)),
-        errors=str(sum(1 for r in rows if r.error)),
+        failures=str(sum(1 for r in rows if not r.ok and r.verified)),
+        errors=str(sum(1 for r in rows if not r.verified)),
         skipped="0",
         time=f"{sum(r.seconds.get('total', 0) for r in rows):.1f}",
     )
@@ -297,7 +320,7 @@ def render_junit(rows: list[Row]) -> str:
         )
         problem = _failure(row)
         if problem is not None:
-            kind = "error" if row.error else "failure"
+            kind = "failure" if row.verified else "error"
             element = ElementTree.SubElement(case, kind, message=problem, type=kind)
             element.text = json.dumps(row.to_json(), indent=1)[:20_000]
         out = ElementTree.SubElement(case, "system-out")
@@ -325,7 +348,7 @@ def progress(total: int, on_terminal: bool):
         with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
 
             def tick(row: Row) -> None:
-                bar.label = f"{row.version} {'ok' if row.ok else 'FAILED'}"
+                bar.label = f"{row.version} {_word(row)}"
                 bar.update(1)
 
             yield tick
@@ -335,7 +358,7 @@ def progress(total: int, on_terminal: bool):
     def line(row: Row) -> None:
         nonlocal count
         count += 1
-        verdict = "ok" if row.ok else "FAILED"
+        verdict = _word(row)
         took = row.seconds.get("total", 0)
         where = f"[{count}/{total}] {row.version} {row.status}"
         why = f": {_failure(row)}" if not row.ok else ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patcher.cachestore import is_cached_release
 from patcher.detect import Detection, detect_install, patch_state
 from patcher.engine import Plan, describe, parse_errors, plan, specs_for
 from patcher.errors import PatcherError, RefusedError
@@ -138,6 +139,11 @@ def apply(
     """Repair the install at `root` (see the module docstring)."""
     steps = steps or Steps()
     install = open_install(root)
+    if not dry_run and is_cached_release(install.root, cache):
+        raise RefusedError(
+            f"{install.root} is a release in openclaw-patcher's cache, the pristine reference "
+            "that verify compares with: copy it elsewhere first (cp -a) and apply to the copy."
+        )
     record = InstallRecord(cache, install.root)
     recovered = None if dry_run else recover(record, steps)
     detection = detect_install(install)

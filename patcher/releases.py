@@ -72,12 +72,25 @@ def _npm_failure(args: list[str], stderr: str, returncode: int) -> NpmFailed:
     return NpmFailed(f"npm {' '.join(args)} failed: {detail}", code)
 
 
+def _neutral_dir() -> Path:
+    """The home folder if there is one, else the temp dir: never the caller's cwd."""
+    with contextlib.suppress(RuntimeError, OSError):
+        home = Path.home()
+        if home.is_dir():
+            return home
+    return Path(tempfile.gettempdir())
+
+
 def run_npm(args: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
-    """Run `npm ARGS` and return its stdout, or raise NpmFailed with npm's own reason."""
+    """Run `npm ARGS` and return its stdout, or raise NpmFailed with npm's own reason.
+
+    Without `cwd` npm runs in the home folder, not wherever the tool was started: npm reads
+    a project's `.npmrc` from its working directory, and a folder the user merely stands
+    in must not choose the registry. The user's own npm configuration applies as ever."""
     try:
         done = subprocess.run(
             [_npm(), *args],
-            cwd=cwd,
+            cwd=cwd or _neutral_dir(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -243,17 +256,43 @@ def fetch_package(package: str, version: str, cache: Path, folder: str) -> Path:
         return extract(tarball, dest)
 
 
-def fetch_release(version: str, cache: Path) -> Path:
+def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> Path:
     """The extracted package root of OpenClaw `version`, fetched and extracted when missing
-    (its files stored once with those of the other releases: patcher/cachestore.py)."""
-    from patcher.cachestore import dedupe, touch_used
+    (its files stored once with those of the other releases: patcher/cachestore.py).
 
-    root = cache / "releases" / version / "package"
-    fresh = not (root / "package.json").is_file()
-    root = fetch_package(PACKAGE, version, cache, "releases")
-    if fresh:
-        with locked(cache / "releases" / f".{version}.lock"):
-            dedupe(root, cache)
+    The extracted tree is the pristine reference of `verify` and `matrix`, so before it is
+    returned every file is checked against the record written at extraction (only files
+    whose size, inode or mtime changed are read again). A tree that differs (an edit, an
+    `apply` on the cache) is extracted again from the verified tarball, said in `notes`."""
+    from patcher.cachestore import dedupe, forget_changed, record_tree, touch_used, tree_changes
+
+    _check_version_text(version)
+    dest = cache / "releases" / version
+    root = dest / "package"
+    if (root / "package.json").is_file() and tree_changes(root) == []:
+        touch_used(cache, version)
+        return root
+    tarball = fetch_tarball(version, cache)
+    with locked(cache / "releases" / f".{version}.lock"):
+        changed = tree_changes(root) if root.is_dir() else None
+        if changed == [] and (root / "package.json").is_file():  # another run extracted it
+            touch_used(cache, version)
+            return root
+        if changed:
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            shown = ", ".join(changed[:3]) + more
+            if notes is not None:
+                notes.append(
+                    f"the cached release {version} at {root} differed from its tarball "
+                    f"({shown}): it was extracted again from the verified tarball"
+                )
+            forget_changed(cache, root)
+        if dest.exists():  # changed, half-extracted by a killed run, or from before records
+            shutil.rmtree(dest)
+        extract(tarball, dest)
+        digests: dict[str, str] = {}
+        dedupe(root, cache, digests)
+        record_tree(root, digests)
     touch_used(cache, version)
     return root
 

@@ -241,12 +241,15 @@ def _parse_events(stdout: str) -> list[tuple[str, Any]]:
 
 def _spawn(node: Path, config_path: str, env: dict[str, str], errfile) -> subprocess.Popen:
     """Start the harness in its own process group. stderr goes to a temporary file, so a
-    chatty process never blocks on a full pipe while we read its stdout."""
+    chatty process never blocks on a full pipe while we read its stdout. It runs in the
+    scratch home, not the user's working directory: nothing there (a `.env`, a
+    `node_modules`) can reach the release's code."""
     return subprocess.Popen(
         [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
         stdout=subprocess.PIPE,
         stderr=errfile,
         env=env,
+        cwd=env["HOME"],
         start_new_session=True,
     )
 

@@ -16,12 +16,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from patcher.cachestore import file_sha256
+from patcher.cachestore import SCRATCH, file_sha256
 from patcher.errors import PatcherError
 
 
 def scratch_dir(cache: Path) -> Path:
-    folder = cache / "scratch"
+    folder = cache / SCRATCH
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from patcher import sqlite_store
 from patcher.engine import PlanRefused, plan, specs_for
+from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK
 from patcher.runtime import (
     HarnessError,
     Prepared,
@@ -38,6 +39,7 @@ from patcher.scan import remembered
 from patcher.scratchcopy import repaired_copy, rolled_back_identical
 from patcher.statedir import StoreLocation
 from patcher.store import ACTIVE_JOB_IDS, inspect_store
+from patcher.verdict import Verdict, judge
 
 HARNESS_NAMES = (
     "CronService",
@@ -467,10 +469,20 @@ class VerifyReport:
     patched: SideResult | None = None
     notes: list[str] = field(default_factory=list)
     summary: str = ""
-    exit_code: int = 0
     rollback_identical: bool | None = None  # None: no patched copy was made
 
+    @property
+    def verdict(self) -> Verdict:
+        return judge(self._fields())
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.verdict.ok else EXIT_CHECK_FAILED
+
     def to_json(self) -> dict[str, Any]:
+        return {**self._fields(), "ok": self.verdict.ok}
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "schema": "openclaw-patcher/verify/1",
             "version": self.version,
@@ -497,7 +509,7 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
 
 def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     from patcher.detect import detect_install
-    from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
+    from patcher.errors import RefusedError
     from patcher.families import AFFECTED, UNKNOWN
     from patcher.install import open_install
 
@@ -530,7 +542,6 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     if patched_plan is not None and patched_plan.applied and not fetched:
         # verify --root on a patched install: what runs is the patched code.
         report.patched = verify_root(install.root, cache, None, reconciles, patched=True)
-        report.exit_code = EXIT_OK if report.patched.ok else EXIT_CHECK_FAILED
         report.summary = (
             "patched: every scenario of the restart contract holds"
             if report.patched.ok
@@ -541,7 +552,6 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     report.pristine = verify_root(install.root, cache, deps_key, reconciles, like=pristine)
     reproduced = report.pristine.bug_reproduced
     if verdict.status != AFFECTED:
-        report.exit_code = EXIT_CHECK_FAILED if reproduced else EXIT_OK
         if reproduced:
             report.summary = (
                 f"the bug shows on a release judged {verdict.status}: "
@@ -557,14 +567,12 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             )
         return report
     if not reproduced:
-        report.exit_code = EXIT_CHECK_FAILED
         report.summary = (
             "negative control failed: the bug did not show on this affected pristine release, "
             "so the simulation proves nothing here"
         )
         return report
     if patched_plan is None:
-        report.exit_code = EXIT_CHECK_FAILED
         report.summary = (
             f"affected: bug reproduced on the pristine release ({side_summary(report.pristine)}); "
             "no patch spec covers this release yet"
@@ -579,7 +587,6 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
         )
         report.rollback_identical = rolled_back_identical(copy, install.root, cache)
     holds = report.patched.ok and report.rollback_identical
-    report.exit_code = EXIT_OK if holds else EXIT_CHECK_FAILED
     if holds:
         report.summary = (
             "bug reproduced on the pristine release; the patched copy holds every scenario, "

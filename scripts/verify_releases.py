@@ -23,6 +23,7 @@ from packaging.specifiers import SpecifierSet
 
 from patcher.families import parse_version
 from patcher.releases import cache_dir, list_versions, stable_versions
+from patcher.selfexec import own_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,7 @@ def run(version: str, results: Path) -> dict:
     out = results / f"{version}.json"
     if not out.is_file():
         done = subprocess.run(
-            [sys.executable, "-m", "patcher", "verify", "--release", version, "--json"],
+            own_command("verify", "--release", version, "--json"),
             capture_output=True,
             text=True,
             check=False,

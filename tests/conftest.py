@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -105,3 +109,72 @@ def release_cache() -> Path:
 @pytest.fixture
 def bundle():
     return lambda name: BUNDLES / name
+
+
+FAKE_NPM = Path(__file__).parent / "fake_npm.py"
+
+
+def make_tarball(path: Path, members: dict[str, bytes | None], links: dict | None = None) -> Path:
+    """A gzip tarball; a member with None content is a directory; links maps name -> target."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def release_members(version: str) -> dict[str, bytes | None]:
+    pkg = json.dumps({"name": "openclaw", "version": version}).encode()
+    return {"package/package.json": pkg, "package/dist/entry.js": b"export {};\n"}
+
+
+@pytest.fixture
+def fake_npm(tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    served.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    npm.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_NPM}" "$@"\n')
+    npm.chmod(0o755)
+    # Only the fake npm, and Node after it where there is one (apply runs `node --check`).
+    node = shutil.which("node")
+    path = [str(bin_dir), *([str(Path(node).parent)] if node else [])]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    monkeypatch.setenv("FAKE_NPM_DIR", str(served))
+    versions = ["2026.4.14", "2026.4.29-beta.1", "2026.7.1-1", "2026.7.1", "2026.4.2"]
+    (served / "versions.json").write_text(json.dumps(versions))
+    for v in ("2026.4.14", "2026.7.1"):
+        make_tarball(served / f"openclaw-{v}.tgz", release_members(v))
+    return served
+
+
+def npm_calls(served: Path) -> list[str]:
+    log = served / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def serve_bundle(served: Path, bundle: Path, version: str | None = None) -> str:
+    """Serve a fixture bundle through the fake npm as a release tarball; its version."""
+    version = version or json.loads((bundle / "package.json").read_text())["version"]
+    members: dict[str, bytes | None] = {}
+    for path in sorted(bundle.rglob("*")):
+        if path.name == "expected.json":
+            continue
+        name = "package/" + path.relative_to(bundle).as_posix()
+        members[name] = None if path.is_dir() else path.read_bytes()
+    make_tarball(served / f"openclaw-{version}.tgz", members)
+    listed = json.loads((served / "versions.json").read_text())
+    if version not in listed:
+        (served / "versions.json").write_text(json.dumps([*listed, version]))
+    return version

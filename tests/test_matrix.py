@@ -186,3 +186,109 @@ def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
     (folder / "stray.json").write_text("{}")
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "is not a matrix JSON report" in result.output
+
+
+def _cli_matrix(tmp_path, monkeypatch, rows: dict[str, m.Row], *args: str):
+    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    monkeypatch.setattr(m, "run_release", lambda version, cache: rows[version])
+    return CliRunner().invoke(main, ["--cache-dir", str(tmp_path / "cache"), "matrix", *args])
+
+
+def test_a_matrix_whose_rows_could_not_be_verified_fails(tmp_path, monkeypatch):
+    """An error row (a harness crash, a timeout, an npm failure) verified nothing: the
+    matrix exits 1 and says so, in text, JSON and JUnit."""
+    crashed = {"2026.5.7": m.Row("2026.5.7", None, error="exit 7")}
+    only = _cli_matrix(tmp_path, monkeypatch, crashed, "--versions", "==2026.5.7")
+    assert only.exit_code == 1, only.output
+    assert "0 of 1 releases as required; not verified: 2026.5.7" in only.stdout
+    assert "NOT VERIFIED: exit 7" in only.stdout and "NOT VERIFIED" in only.stderr
+    as_json = _cli_matrix(
+        tmp_path, monkeypatch, crashed, "--versions", "==2026.5.7", "--format", "json"
+    )
+    assert as_json.exit_code == 1
+    (row,) = json.loads(as_json.stdout)["releases"]
+    assert row["ok"] is False and row["status"] == "error" and row["error"] == "exit 7"
+    junit = _cli_matrix(
+        tmp_path, monkeypatch, crashed, "--versions", "==2026.5.7", "--format", "junit"
+    )
+    case = ElementTree.fromstring(junit.stdout.encode()).find("testsuite/testcase")
+    assert junit.exit_code == 1 and case.find("error").get("message") == "exit 7"
+    # Among good rows, one error row still fails the whole matrix.
+    mixed = {
+        "2026.4.14": m.Row("2026.4.14", report("2026.4.14", "affected", True, True, rolled=True)),
+        "2026.5.7": m.Row("2026.5.7", None, error="npm install failed"),
+    }
+    result = _cli_matrix(tmp_path, monkeypatch, mixed, "--versions", ">=2026.4.5,<2026.6")
+    assert result.exit_code == 1 and "1 of 2 releases as required" in result.stdout
+
+
+def test_a_release_judged_fixed_that_shows_the_bug_fails_the_matrix(tmp_path, monkeypatch):
+    rows = {"2026.8.1": m.Row("2026.8.1", report("2026.8.1", "fixed-upstream", True, None))}
+    result = _cli_matrix(tmp_path, monkeypatch, rows, "--versions", "==2026.8.1")
+    assert result.exit_code == 1 and "failed: 2026.8.1" in result.stdout
+    assert "the bug shows on a release judged fixed-upstream" in result.stderr
+
+
+def test_an_explicit_selection_that_matches_nothing_is_exit_2(tmp_path, monkeypatch):
+    for args in (["--versions", ">=2099"], ["--versions", ">=2099", "--list-json"]):
+        result = _cli_matrix(tmp_path, monkeypatch, {}, *args)
+        assert result.exit_code == 2, result.output
+        assert "no published release matches --versions '>=2099'" in result.stderr
+        assert "add --betas" in result.stderr and "Traceback" not in result.output
+    # `new` with nothing new is not an error: it says so and exits 0.
+    m.record_run(tmp_path / "cache", LISTED)
+    new = _cli_matrix(tmp_path, monkeypatch, {}, "--versions", "new")
+    assert new.exit_code == 0 and "nothing to verify" in new.stderr
+    listed = _cli_matrix(tmp_path, monkeypatch, {}, "--versions", "new", "--list-json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+
+
+def test_merge_with_an_error_row_or_no_rows_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    args = ["--cache-dir", str(tmp_path / "cache"), "matrix", "--merge", str(folder)]
+    empty = CliRunner().invoke(main, args)
+    assert empty.exit_code == 2 and "holds no `matrix --format json` report" in empty.stderr
+    good = m.Row("2026.4.14", report("2026.4.14", "affected", True, True, rolled=True))
+    (folder / "row-a.json").write_text(m.render_json([good]))
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (folder / "row-b.json").write_text(m.render_json([m.Row("2026.5.7", None, error="exit 7")]))
+    merged = CliRunner().invoke(main, args)
+    assert merged.exit_code == 1 and "not verified: 2026.5.7" in merged.stdout
+    # A row's own `ok` is not trusted: the verdict is judged again from its report.
+    forged = json.loads(
+        m.render_json([m.Row("2026.5.7", report("2026.5.7", "affected", False, True, rolled=True))])
+    )
+    forged["releases"][0]["ok"] = True
+    (folder / "row-b.json").write_text(json.dumps(forged))
+    assert CliRunner().invoke(main, args).exit_code == 1
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch):
+    ran = []
+
+    def runner(version, cache):
+        ran.append(version)
+        return m.Row(version, report(version, "affected", True, True, rolled=True))
+
+    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    monkeypatch.setattr(m, "run_release", runner)
+    cache = str(tmp_path / "cache")
+    for target, message in (
+        (tmp_path / "missing" / "r.json", "does not exist: create it"),
+        (tmp_path, "is a directory"),  # click says so itself
+    ):
+        result = CliRunner().invoke(
+            main,
+            ["--cache-dir", cache, "matrix", "--versions", "==2026.4.14", "--output", str(target)],
+        )
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert "Traceback" not in result.output
+    assert ran == []  # refused before verifying anything
+    out = tmp_path / "r.json"
+    out.write_text("the previous report")
+    args = ["--cache-dir", cache, "matrix", "--versions", "==2026.4.14", "--format", "json"]
+    result = CliRunner().invoke(main, [*args, "--output", str(out)])
+    assert result.exit_code == 0 and json.loads(out.read_text())["releases"][0]["ok"] is True
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".r.json")) == []

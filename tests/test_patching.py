@@ -274,3 +274,34 @@ def test_a_running_gateway_of_this_install_is_found(env):
         gateway.kill()
         gateway.wait()
     assert gateway.pid not in running_gateways(root)
+
+
+def test_apply_refuses_a_release_in_the_tools_own_cache(fake_npm, tmp_path, monkeypatch):
+    """The root `fetch` prints is the pristine reference of verify: apply must not patch it
+    (in this cache, or another cache's release, known by the record beside it)."""
+    from conftest import serve_bundle
+
+    from patcher.cachestore import tree_changes
+    from patcher.releases import fetch_release
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    serve_bundle(fake_npm, SHAPE)
+    cache = tmp_path / "cache"
+    root = fetch_release("2026.4.14", cache)
+    state = tmp_path / "state"
+    shutil.copytree(REPO / "fixtures" / "stores" / "inline", state)
+    before = digests(root)
+    for used_cache in (cache, tmp_path / "other-cache"):
+        args = ["apply", "--root", str(root), "--state-dir", str(state), "--skip-simulation"]
+        result = cli(used_cache, *args)
+        assert result.exit_code == 3, result.output
+        assert "is a release in openclaw-patcher's cache" in result.output
+        assert "copy it elsewhere first" in result.output
+    assert digests(root) == before and tree_changes(root) == []
+    assert cli(cache, "apply", "--root", str(root), "--dry-run").exit_code == 0  # reads only
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)  # what the message asks for
+    result = cli(
+        cache, "apply", "--root", str(copy), "--state-dir", str(state), "--skip-simulation"
+    )
+    assert result.exit_code == 0, result.output

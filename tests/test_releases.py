@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
-import tarfile
-from pathlib import Path
 
 import pytest
+from conftest import make_tarball, npm_calls
 
 from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
 from patcher.releases import (
@@ -19,55 +16,6 @@ from patcher.releases import (
     list_versions,
     stable_versions,
 )
-
-FAKE_NPM = Path(__file__).parent / "fake_npm.py"
-
-
-def make_tarball(path: Path, members: dict[str, bytes | None], links: dict | None = None) -> Path:
-    """A gzip tarball; a member with None content is a directory; links maps name -> target."""
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tar.addfile(info)
-    return path
-
-
-def release_members(version: str) -> dict[str, bytes | None]:
-    pkg = json.dumps({"name": "openclaw", "version": version}).encode()
-    return {"package/package.json": pkg, "package/dist/entry.js": b"export {};\n"}
-
-
-@pytest.fixture
-def fake_npm(tmp_path, monkeypatch):
-    served = tmp_path / "served"
-    served.mkdir()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    npm = bin_dir / "npm"
-    npm.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_NPM}" "$@"\n')
-    npm.chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.setenv("FAKE_NPM_DIR", str(served))
-    versions = ["2026.4.14", "2026.4.29-beta.1", "2026.7.1-1", "2026.7.1", "2026.4.2"]
-    (served / "versions.json").write_text(json.dumps(versions))
-    for v in ("2026.4.14", "2026.7.1"):
-        make_tarball(served / f"openclaw-{v}.tgz", release_members(v))
-    return served
-
-
-def npm_calls(served: Path) -> list[str]:
-    log = served / "calls.log"
-    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_list_and_stable_versions(fake_npm):
@@ -157,3 +105,69 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     assert cache_dir(tmp_path / "flag") == tmp_path / "flag"
     monkeypatch.delenv("OPENCLAW_PATCHER_CACHE")
     assert cache_dir().name == "openclaw-patcher"
+
+
+def test_a_tampered_release_in_the_cache_is_extracted_again(fake_npm, tmp_path):
+    """The extracted tree is the pristine reference: an edit in place, a new file or a
+    removed one is found before it serves, and the tree comes back from the tarball."""
+    cache = tmp_path / "cache"
+    root = fetch_release("2026.4.14", cache)
+    entry = root / "dist" / "entry.js"
+    pristine = entry.read_bytes()
+    notes: list[str] = []
+    assert fetch_release("2026.4.14", cache, notes) == root and notes == []
+
+    with entry.open("r+b") as fh:  # in place: the same inode, shared with the store
+        fh.write(b"throw 1;//")
+    assert fetch_release("2026.4.14", cache, notes) == root
+    assert entry.read_bytes() == pristine
+    assert len(notes) == 1 and "dist/entry.js" in notes[0] and "extracted again" in notes[0]
+
+    (root / "dist" / "added.js").write_text("export const evil = 1;\n")
+    (root / "package.json").unlink()
+    notes.clear()
+    fetch_release("2026.4.14", cache, notes)
+    assert not (root / "dist" / "added.js").exists() and (root / "package.json").is_file()
+    assert "dist/added.js" in notes[0]
+
+
+def test_an_edit_through_a_shared_inode_does_not_come_back_from_the_store(fake_npm, tmp_path):
+    """Releases share identical files (hard links into the store): an edit in place of one
+    reaches them all; each is restored, and the store entry it spoiled is dropped."""
+    cache = tmp_path / "cache"
+    a, b = fetch_release("2026.4.14", cache), fetch_release("2026.7.1", cache)
+    shared = a / "dist" / "entry.js"
+    assert shared.samefile(b / "dist" / "entry.js")  # stored once
+    pristine = shared.read_bytes()
+    shared.write_bytes(b"throw 1;\n")  # truncates and writes the shared inode
+    for version, root in (("2026.4.14", a), ("2026.7.1", b)):
+        notes: list[str] = []
+        assert fetch_release(version, cache, notes) == root
+        assert (root / "dist" / "entry.js").read_bytes() == pristine, version
+        assert notes, version
+
+
+def test_a_release_cached_without_a_record_is_extracted_again(fake_npm, tmp_path):
+    cache = tmp_path / "cache"
+    root = fetch_release("2026.4.14", cache)
+    (root.parent / "files.json").unlink()  # as an older openclaw-patcher left it
+    (root / "dist" / "entry.js").write_text("throw 1;\n")
+    fetch_release("2026.4.14", cache)
+    assert (root / "dist" / "entry.js").read_text() == "export {};\n"
+    assert (root.parent / "files.json").is_file()
+
+
+def test_the_harness_links_in_a_release_are_not_changes(fake_npm, tmp_path):
+    cache = tmp_path / "cache"
+    root = fetch_release("2026.4.14", cache)
+    deps = tmp_path / "deps" / "node_modules"
+    deps.mkdir(parents=True)
+    (root / "node_modules").symlink_to(deps, target_is_directory=True)
+    calls = len(npm_calls(fake_npm))
+    notes: list[str] = []
+    fetch_release("2026.4.14", cache, notes)
+    assert notes == [] and (root / "node_modules").is_symlink()
+    assert len(npm_calls(fake_npm)) == calls
+    (root / "dist" / "link.js").symlink_to(root / "dist" / "entry.js")  # not the tool's
+    fetch_release("2026.4.14", cache, notes)
+    assert notes and not (root / "dist" / "link.js").exists()

@@ -180,10 +180,22 @@ def test_a_rollback_that_is_not_byte_identical_fails_verify(identical, tmp_path,
     ]
     result = run(*args)
     assert len(calls) == 2 and bug.bug_reproduced and fixed.ok
+    rollback_line = "rollback of the patched copy (must restore every byte):"
     if identical:
         assert result.exit_code == 0, result.output
-        assert "rollback of the patched copy: byte-identical" in result.output
+        assert f"{rollback_line} byte-identical, as required" in result.output
+        # A success reads as one: the pristine side's failures are the negative control.
+        assert "FAIL" not in result.output and "NOT" not in result.output, result.output
+        assert (
+            "pristine release (the negative control, must show the bug): "
+            "bug reproduced, as required: 4 of 6 scenarios fail (1.0 s" in result.output
+        )
+        assert "  fails, as expected  in_flight_recurring" in result.output
+        assert "verdict: as required: bug reproduced on the pristine release" in result.output
+        assert json.loads(run(*args, "--json").output)["ok"] is True
     else:
         assert result.exit_code == 1, result.output
-        assert "rollback of the patched copy: NOT byte-identical" in result.output
-        assert json.loads(run(*args, "--json").output)["rollback_identical"] is False
+        assert f"{rollback_line} NOT identical" in result.output
+        assert "verdict: NOT as required: the patched copy holds, but rollback" in result.output
+        payload = json.loads(run(*args, "--json").output)
+        assert payload["rollback_identical"] is False and payload["ok"] is False
