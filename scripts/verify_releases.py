@@ -5,7 +5,8 @@
 
 Each release's `verify --json` is kept in the results folder (default: the cache's
 `verify-results/`), so a long run can be resumed and the table re-rendered. Exits 1 when
-a release that needs the repair does not reproduce the bug pristine or fails patched.
+any release is not as required by patcher/verdict.py (the rule verify and matrix use), or
+could not be verified; an empty selection renders nothing and exits 1 as well.
 `--from-matrix` takes the rows of a `matrix --format json` report instead of running verify
 (its rows carry the same fields).
 """
@@ -24,6 +25,7 @@ from packaging.specifiers import SpecifierSet
 from patcher.families import parse_version
 from patcher.releases import cache_dir, list_versions, stable_versions
 from patcher.selfexec import own_command
+from patcher.verdict import judge
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,8 +53,8 @@ def row(report: dict) -> tuple[str, bool]:
     bug = pristine.get("bug_reproduced")
     ok = patched["ok"] if patched else None
     failed = [n for n, s in (pristine.get("scenarios") or {}).items() if not s["passed"]]
-    rolled = report.get("rollback_identical")  # results saved before verify checked it: rerun
-    good = report["status"] != "affected" or (bool(bug) and bool(ok) and rolled is True)
+    rolled = report.get("rollback_identical")
+    good = judge(report).ok  # the rule verify and matrix judge by
     cells = (
         version,
         report.get("family") or "—",
@@ -115,7 +117,7 @@ def main() -> int:
         *rows,
     ]
     Path(args.output).write_text("\n".join(lines) + "\n")
-    return 1 if bad else 0
+    return 1 if bad or not rows else 0
 
 
 if __name__ == "__main__":
