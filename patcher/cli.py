@@ -512,9 +512,14 @@ def fetch(ctx: click.Context, version: str) -> int:
     type=click.Path(file_okay=False, exists=True),
     help="Report the rows of the `--format json` reports in this folder; verify nothing.",
 )
+@click.option(
+    "--expect",
+    metavar="JSON",
+    help="With --merge: the versions that must have a row (a JSON list, as --list-json prints).",
+)
 @click.pass_context
 @_guarded
-def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge) -> int:
+def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, expect) -> int:
     """Verify every selected release (pristine, patched, rollback) and report a table."""
     from patcher import cachestore
     from patcher import matrix as m
@@ -525,7 +530,7 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge) -> 
     if destination is not None:  # before minutes of work, not after
         check_destination(destination)
     if merge:
-        rows = m.merge(Path(merge))
+        rows = m.merge(Path(merge), m.parse_expected(expect) if expect else ())
         if not rows:
             raise UsageError(f"{merge} holds no `matrix --format json` report: nothing to merge.")
         _write_report(m.RENDERERS[fmt](rows), destination)

@@ -107,9 +107,13 @@ def row_from_json(data: dict[str, Any]) -> Row:
     )
 
 
-def merge(folder: Path) -> list[Row]:
-    """Every row of the `matrix --format json` reports in `folder` (one per CI runner)."""
-    rows: dict[str, Row] = {}
+def merge(folder: Path, expected: Iterable[str] = ()) -> list[Row]:
+    """Every row of the `matrix --format json` reports in `folder` (one per CI runner);
+    an `expected` version without a row is an error row (its runner left no report)."""
+    rows: dict[str, Row] = {
+        v: Row(v, error="no report for this release: its runner failed before writing one")
+        for v in expected
+    }
     for path in sorted(folder.rglob("*.json")):
         try:
             data = json.loads(path.read_text())
@@ -120,6 +124,19 @@ def merge(folder: Path) -> list[Row]:
         for entry in data["releases"]:
             rows[entry["version"]] = row_from_json(entry)
     return [rows[v] for v in sorted(rows, key=lambda v: parse_version(v) or v)]
+
+
+def parse_expected(text: str) -> list[str]:
+    """`--expect`: a JSON list of version strings."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(
+            f"--expect {text!r} is not a JSON list of versions (as --list-json prints): fix it."
+        )
+    return value
 
 
 def parse_selection(spec: str) -> str | SpecifierSet:

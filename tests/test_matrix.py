@@ -256,6 +256,13 @@ def test_merge_with_an_error_row_or_no_rows_fails(tmp_path, monkeypatch):
     (folder / "row-b.json").write_text(m.render_json([m.Row("2026.5.7", None, error="exit 7")]))
     merged = CliRunner().invoke(main, args)
     assert merged.exit_code == 1 and "not verified: 2026.5.7" in merged.stdout
+    # A runner that left no report: with --expect its version is an error row.
+    (folder / "row-b.json").unlink()
+    expect = ["--expect", json.dumps(["2026.4.14", "2026.5.7"])]
+    missing = CliRunner().invoke(main, [*args, *expect])
+    assert missing.exit_code == 1 and "NOT VERIFIED: no report for this release" in missing.stdout
+    bad = CliRunner().invoke(main, [*args, "--expect", "2026.5.7"])
+    assert bad.exit_code == 2 and "is not a JSON list of versions" in bad.stderr
     # A row's own `ok` is not trusted: the verdict is judged again from its report.
     forged = json.loads(
         m.render_json([m.Row("2026.5.7", report("2026.5.7", "affected", False, True, rolled=True))])
