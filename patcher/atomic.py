@@ -16,6 +16,15 @@ from pathlib import Path
 
 from patcher.errors import RefusedError, UsageError
 
+# Every temporary file the tool writes is named `.<name>.openclaw-patcher-<random>.tmp`, so
+# recovery can delete what a killed write left, and nothing else.
+TEMP_TAG = "openclaw-patcher-"
+
+
+def temp_path(path: Path) -> Path:
+    """A fresh temporary name beside `path` (see TEMP_TAG)."""
+    return path.with_name(f".{path.name}.{TEMP_TAG}{os.urandom(4).hex()}.tmp")
+
 
 class ChangedSinceRead(RefusedError):
     """The file changed between our read and our write: someone else (the gateway) wrote it."""
@@ -64,11 +73,18 @@ def backup_path(path: Path, tag: str = "openclaw-patcher") -> Path:
 def write_backup(path: Path, content: bytes, mode: int) -> Path:
     """Write `content` (the original bytes) to a new backup file with the original's mode."""
     target = backup_path(path)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o777)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
+    tmp = temp_path(target)
+    try:
+        # Whole or not at all: a full disk or a kill leaves no truncated backup behind.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o777)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, target)  # never over a backup that appeared meanwhile
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     _fsync_dir(path.parent)
     return target
 
@@ -76,17 +92,20 @@ def write_backup(path: Path, content: bytes, mode: int) -> Path:
 def replace_file(path: Path, content: bytes, expected: bytes | None, mode: int) -> None:
     """Atomically replace `path` with `content` if it still holds `expected` (None: absent)."""
     _check_unchanged(path, expected)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{TEMP_TAG}", suffix=".tmp"
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
             fh.flush()
+            with contextlib.suppress(OSError):  # keep the owner when we may (running as root)
+                st = path.stat()
+                os.fchown(fh.fileno(), st.st_uid, st.st_gid)
+            # After the chown, which clears set-user-ID and set-group-ID bits.
             os.fchmod(fh.fileno(), mode & 0o7777)
             os.fsync(fh.fileno())
-        with contextlib.suppress(OSError):  # keep the owner when we may (running as root)
-            st = path.stat()
-            os.chown(tmp, st.st_uid, st.st_gid)
         # Checked again right before the rename: the window left is the rename itself.
         _check_unchanged(path, expected)
         os.replace(tmp, path)
@@ -119,7 +138,9 @@ def check_destination(path: Path, what: str = "--output") -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a report whole or not at all: a temporary file beside it, renamed over it."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{TEMP_TAG}", suffix=".tmp"
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -138,3 +159,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def remove_temp_files(folder: Path, name: str | None = None) -> None:
+    """Delete the temporary files of ours a killed write left in `folder` (of `name` only)."""
+    pattern = f".{name}.{TEMP_TAG}*.tmp" if name else f".*.{TEMP_TAG}*.tmp"
+    for tmp in folder.glob(pattern):
+        with contextlib.suppress(OSError):
+            tmp.unlink()

@@ -191,11 +191,11 @@ def collect_garbage(cache: Path) -> None:
 def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float = 60) -> list[str]:
     """Evict least recently used versions until the cache fits `max_bytes`; never `keep`,
     nor a version used in the last `grace_s` seconds (another run may be using it)."""
-    from patcher.releases import locked
+    from patcher.locks import waiting
 
     keep = set(keep)
     evicted: list[str] = []
-    with locked(cache / ".evict.lock"):
+    with waiting(cache / ".evict.lock"):
         if disk_usage(cache) <= max_bytes:
             return evicted
         now = time.time()
@@ -205,8 +205,8 @@ def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float 
             if version in keep or now - _last_used(cache, version, units[version]) < grace_s:
                 continue
             with (
-                locked(cache / "releases" / f".{version}.lock"),
-                locked(cache / "deps" / f".{version}.lock"),
+                waiting(cache / "releases" / f".{version}.lock"),
+                waiting(cache / "deps" / f".{version}.lock"),
             ):
                 for path in units[version]:
                     if path.is_dir():

@@ -221,13 +221,18 @@ def store_validate(state_dir: str | None, file_: str | None, as_json: bool) -> i
 )
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @JSON_OPTION
+@click.pass_context
 @_guarded
-def store_migrate(state_dir: str | None, dry_run: bool, as_json: bool) -> int:
+def store_migrate(ctx: click.Context, state_dir: str | None, dry_run: bool, as_json: bool) -> int:
     """Add activeJobIds (seeded from state.runningAtMs) to the store's runtime-state file."""
+    from patcher.locks import store_lock
+    from patcher.releases import cache_dir
     from patcher.statedir import resolve_store
     from patcher.store import migrate_store
 
-    result = migrate_store(resolve_store(Path(state_dir) if state_dir else None), dry_run=dry_run)
+    location = resolve_store(Path(state_dir) if state_dir else None)
+    with store_lock(cache_dir(ctx.obj["cache_dir"]), location.state_dir):
+        result = migrate_store(location, dry_run=dry_run)
     if as_json:
         click.echo(
             json.dumps({"schema": "openclaw-patcher/store-migrate/1", **result.to_json()}, indent=2)

@@ -4,7 +4,7 @@ Each release runs in a process of its own (`python -m patcher verify --release V
 the pristine release, a scratch copy repaired by `apply`, and that copy's rollback compared
 file by file), so releases never share a scratch dir, a state dir or a Node process. What
 they share is the cache (releases, Node builds, dependency installs, npm's cache), each
-entry written under its own file lock (patcher/releases.py `locked`).
+entry written under its own file lock (patcher/locks.py `waiting`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from patcher.detect import Detection, detect_install, patch_state
 from patcher.engine import Plan, describe, parse_errors, plan, specs_for
 from patcher.errors import PatcherError, RefusedError
 from patcher.families import AFFECTED, UNKNOWN
-from patcher.install import open_install
+from patcher.install import Install, open_install
 from patcher.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
 
 
@@ -136,8 +136,7 @@ def apply(
     state_dir: Path | None = None,
     steps: Steps | None = None,
 ) -> Outcome:
-    """Repair the install at `root` (see the module docstring)."""
-    steps = steps or Steps()
+    """Repair the install at `root` (see the module docstring), holding its lock."""
     install = open_install(root)
     if not dry_run and is_cached_release(install.root, cache):
         raise RefusedError(
@@ -145,6 +144,20 @@ def apply(
             "that verify compares with: copy it elsewhere first (cp -a) and apply to the copy."
         )
     record = InstallRecord(cache, install.root)
+    with record.lock():
+        return _apply(install, record, cache, dry_run, skip_simulation, state_dir, steps)
+
+
+def _apply(
+    install: Install,
+    record: InstallRecord,
+    cache: Path,
+    dry_run: bool,
+    skip_simulation: bool,
+    state_dir: Path | None,
+    steps: Steps | None,
+) -> Outcome:
+    steps = steps or Steps()
     recovered = None if dry_run else recover(record, steps)
     detection = detect_install(install)
     verdict = detection.verdict
@@ -168,7 +181,7 @@ def apply(
         if state != "applied":
             raise RefusedError(f"the install carries the patch but its record says {state}: {why}.")
         # A run killed after the files were in place may not have migrated the store yet.
-        details["store"] = None if dry_run else _migrate_store(state_dir, steps)
+        details["store"] = None if dry_run else _migrate_store(state_dir, cache, steps)
         message = "already applied: no byte changed"
         return Outcome(install.root, install.version, "already-applied", message, details)
     if dry_run:
@@ -193,7 +206,7 @@ def apply(
         "family": verdict.family,
         "specs": [s.id for s in specs],
     }
-    apply_files(
+    manifest = apply_files(
         record,
         [
             (f.path.relative_to(install.root).as_posix(), f.original.encode(), f.patched.encode())
@@ -201,11 +214,15 @@ def apply(
         ],
         meta,
         steps,
+        # Until the simulation has proven it, a kill leaves an apply to undo, not "applied".
+        final_state="applied" if skip_simulation else "proving",
     )
     try:
-        details["store"] = _migrate_store(state_dir, steps)
+        details["store"] = _migrate_store(state_dir, cache, steps)
         if not skip_simulation:
             from patcher.verify import side_summary, verify_root
+
+            steps.step("simulation")
 
             # As in real life, the gateway that last ran was unpatched: its store has no
             # activeJobIds, and the patched code must derive them (restart contract, 6).
@@ -216,6 +233,7 @@ def apply(
                     f"the restart simulation failed on the patched install "
                     f"({side_summary(side)}): every file was rolled back"
                 )
+            record.write({**manifest, "state": "applied"}, steps)  # proven
     except BaseException:
         rollback_files(record, record.load() or {}, steps, force=True)
         raise
@@ -223,7 +241,8 @@ def apply(
     return Outcome(install.root, install.version, "applied", "applied", details)
 
 
-def _migrate_store(state_dir: Path | None, steps: Steps) -> dict[str, Any] | None:
+def _migrate_store(state_dir: Path | None, cache: Path, steps: Steps) -> dict[str, Any] | None:
+    from patcher.locks import store_lock
     from patcher.statedir import resolve_store
     from patcher.store import migrate_store
 
@@ -236,14 +255,19 @@ def _migrate_store(state_dir: Path | None, steps: Steps) -> dict[str, Any] | Non
     if not location.state_dir.exists():
         return None
     steps.step("store")
-    return migrate_store(location).to_json()
+    with store_lock(cache, location.state_dir):
+        return migrate_store(location).to_json()
 
 
 def rollback(root: Path, cache: Path, steps: Steps | None = None) -> Outcome:
     """Restore every patched file byte-identical; refuse when one drifted."""
-    steps = steps or Steps()
     install = open_install(root)
     record = InstallRecord(cache, install.root)
+    with record.lock():
+        return _rollback(install, record, steps or Steps())
+
+
+def _rollback(install: Install, record: InstallRecord, steps: Steps) -> Outcome:
     recovered = recover(record, steps)
     manifest = record.load()
     if manifest is None:
@@ -265,7 +289,8 @@ def status(
     """(detection, patch state, explanation, recovery note) for one install."""
     install = open_install(root)
     record = InstallRecord(cache, install.root)
-    recovered = recover(record, steps or Steps())
-    detection = detect_install(install)
-    state, why = patch_state(detection, record)
+    with record.lock():  # a live apply's journal is not a crash to recover
+        recovered = recover(record, steps or Steps())
+        detection = detect_install(install)
+        state, why = patch_state(detection, record)
     return detection, state, why, recovered

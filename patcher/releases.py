@@ -23,11 +23,11 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
 from patcher.families import parse_version
+from patcher.locks import waiting
 
 CACHE_ENV = "OPENCLAW_PATCHER_CACHE"
 PACKAGE = "openclaw"
@@ -159,22 +159,6 @@ def check_integrity(path: Path, expected: str) -> None:
         )
 
 
-@contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as fh:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no concurrent runs there
-            yield
-            return
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _check_version_text(version: str) -> None:
     if parse_version(version) is None or "/" in version or version.startswith("."):
         raise UsageError(f"{version!r} is not an OpenClaw version number (such as 2026.4.14).")
@@ -186,7 +170,7 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
     tarballs = cache / "tarballs"
     tarball = tarballs / f"{package}-{version}.tgz"
     sri_file = tarball.with_name(tarball.name + ".integrity")
-    with locked(tarballs / f".{package}-{version}.lock"):
+    with waiting(tarballs / f".{package}-{version}.lock"):
         if tarball.is_file() and sri_file.is_file():
             check_integrity(tarball, sri_file.read_text().strip())
             return tarball
@@ -248,7 +232,7 @@ def fetch_package(package: str, version: str, cache: Path, folder: str) -> Path:
     if (root / "package.json").is_file():
         return root
     tarball = fetch_tarball(version, cache, package)
-    with locked(cache / folder / f".{version}.lock"):
+    with waiting(cache / folder / f".{version}.lock"):
         if (root / "package.json").is_file():
             return root
         if dest.exists():  # a half-extracted tree from a killed run
@@ -273,7 +257,7 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
         touch_used(cache, version)
         return root
     tarball = fetch_tarball(version, cache)
-    with locked(cache / "releases" / f".{version}.lock"):
+    with waiting(cache / "releases" / f".{version}.lock"):
         changed = tree_changes(root) if root.is_dir() else None
         if changed == [] and (root / "package.json").is_file():  # another run extracted it
             touch_used(cache, version)

@@ -31,7 +31,8 @@ from typing import Any
 from patcher.bundles import ShapeError, locate_definitions
 from patcher.cachestore import dedupe, touch_used
 from patcher.errors import RefusedError
-from patcher.releases import locked, run_npm
+from patcher.locks import waiting
+from patcher.releases import run_npm
 
 HARNESS_DIR = Path(str(files("patcher.simulate")))
 _STATIC_IMPORT = re.compile(
@@ -99,7 +100,7 @@ def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
             f"the release imports {next(iter(packages))}, which its package.json does not "
             "declare: the harness cannot install it."
         )
-    with locked(deps_dir.parent / f".{deps_dir.name}.lock"):
+    with waiting(deps_dir.parent / f".{deps_dir.name}.lock"):
         stamp = deps_dir / ".installed.json"
         installed = json.loads(stamp.read_text()) if stamp.is_file() else {}
         if not set(wanted) <= set(installed) or not (deps_dir / "node_modules").is_dir():

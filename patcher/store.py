@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patcher.atomic import replace_file, write_backup
+from patcher.atomic import remove_temp_files, replace_file, write_backup
 from patcher.errors import RefusedError, UsageError
 from patcher.jsonio import Document, InvalidDocument, dumps, has_non_finite, read_document
 from patcher.statedir import StoreLocation
@@ -243,6 +243,10 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
     store is refused untouched. The original is backed up before the atomic rewrite, and the
     rewrite is refused if the file changed since it was read.
     """
+    # Callers hold the store's lock (patcher.locks.store_lock): what a killed migrate of
+    # ours left beside the store files is ours to remove.
+    for path in (location.jobs_path, location.state_path):
+        remove_temp_files(path.parent, path.name)
     report = inspect_store(location)
     if report.kind == "none":
         return Migration(None, "nothing-to-migrate", [])

@@ -26,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patcher.atomic import replace_file
+from patcher.atomic import remove_temp_files as remove_temp_files_in
+from patcher.atomic import replace_file, temp_path
 from patcher.errors import RefusedError
+from patcher.locks import install_lock
 
 MANIFEST_SCHEMA = "openclaw-patcher/manifest/1"
-# Test hook for the crash-safety test: SIGKILL this process at the Nth write step.
+# Test hooks: SIGKILL this process at the Nth write step (the crash sweep); sleep this
+# many seconds at every step (the concurrency tests widen the windows between writes).
 KILL_AT_ENV = "OPENCLAW_PATCHER_KILL_AT_STEP"
+SLOW_ENV = "OPENCLAW_PATCHER_SLOW_STEPS"
 
 
 def sha256(data: bytes) -> str:
@@ -57,6 +61,8 @@ class Steps:
         target = os.environ.get(KILL_AT_ENV)
         if target and int(target) == self.count:
             os.kill(os.getpid(), signal.SIGKILL)
+        if os.environ.get(SLOW_ENV):
+            time.sleep(float(os.environ[SLOW_ENV]))
 
 
 class InstallRecord:
@@ -64,9 +70,14 @@ class InstallRecord:
 
     def __init__(self, cache: Path, root: Path) -> None:
         self.root = root.resolve()
+        self.cache = cache
         self.dir = cache / "installs" / install_key(self.root)
         self.manifest_path = self.dir / "manifest.json"
         self.backup_dir = self.dir / "backup"
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """The install's lock: every command that may write the install or its record."""
+        return install_lock(self.cache, self.dir.name, self.root)
 
     def load(self) -> dict[str, Any] | None:
         """The manifest, or None when there is none; a damaged one is refused by name."""
@@ -126,8 +137,11 @@ def apply_files(
     changes: list[tuple[str, bytes, bytes]],
     meta: dict[str, Any],
     steps: Steps,
+    final_state: str = "applied",
 ) -> dict[str, Any]:
-    """Replace each (relative path, original, patched) file; all or nothing."""
+    """Replace each (relative path, original, patched) file; all or nothing. The journal
+    ends at `final_state`: "proving" while the caller still has to prove the change (a
+    run killed before it says "applied" is undone by `recover`)."""
     root = record.root
     files = []
     for rel, original, patched in changes:
@@ -153,7 +167,7 @@ def apply_files(
         backup = record.backup_of(rel)
         backup.parent.mkdir(parents=True, exist_ok=True)
         steps.step(f"backup {rel}")
-        tmp = backup.with_name(backup.name + ".tmp")
+        tmp = temp_path(backup)
         tmp.write_bytes(original)
         os.chmod(tmp, entry["mode"])
         os.replace(tmp, backup)
@@ -163,7 +177,7 @@ def apply_files(
     except BaseException:
         rollback_files(record, manifest, steps, force=True)
         raise
-    manifest["state"] = "applied"
+    manifest["state"] = final_state
     record.write(manifest, steps)
     return manifest
 
@@ -201,32 +215,72 @@ def rollback_files(
             f"{record.root / drifted[0]} changed since it was patched (an upgrade or a hand "
             "edit): rollback refuses to overwrite it; reinstall the release instead."
         )
+    # Every backup needed is read and checked before the first write: a damaged record
+    # is refused with the install untouched, never after some files were restored.
+    originals: dict[str, bytes] = {}
+    for entry in manifest["files"]:
+        rel = entry["path"]
+        if states[rel] != "original":
+            originals[rel] = _checked_backup(record, entry)
+            _safe_target(record.root, rel)
     if manifest.get("state") != "rolling-back":
         manifest = {**manifest, "state": "rolling-back"}
         record.write(manifest, steps)
     restored = []
     for entry in manifest["files"]:
         rel = entry["path"]
-        if states[rel] == "original":
+        if rel not in originals:
             continue
-        backup = record.backup_of(rel)
-        original = backup.read_bytes()
-        if sha256(original) != entry["original_sha256"]:
-            raise RefusedError(
-                f"{backup} does not match the manifest: restore {rel} by reinstalling."
-            )
         path = _safe_target(record.root, rel)
-        _write_file(path, original, path.read_bytes(), entry["mode"], steps)
+        _write_file(path, originals[rel], path.read_bytes(), entry["mode"], steps)
         restored.append(rel)
     record.remove(steps)
     return restored
 
 
+def _checked_backup(record: InstallRecord, entry: dict[str, Any]) -> bytes:
+    """The backup of one file, refused by name when missing or not the recorded original."""
+    backup = record.backup_of(entry["path"])
+    try:
+        original = backup.read_bytes()
+    except OSError as exc:
+        raise RefusedError(
+            f"the backup {backup} cannot be read ({exc.strerror}): nothing was restored; "
+            f"reinstall the release to restore {entry['path']}."
+        ) from exc
+    if sha256(original) != entry["original_sha256"]:
+        raise RefusedError(
+            f"the backup {backup} does not match its record: nothing was restored; "
+            f"reinstall the release to restore {entry['path']}."
+        )
+    return original
+
+
 def recover(record: InstallRecord, steps: Steps) -> str | None:
-    """Finish what a killed command left: undo an apply, complete a rollback."""
+    """Finish what a killed command left: undo an apply (also one whose simulation never
+    finished), complete a rollback. Called under the install's lock, so a journal that is
+    not "applied" is one whose process is gone."""
     manifest = record.load()
     if manifest is None or manifest.get("state") == "applied":
+        remove_temp_files(record, manifest)
         return None
+    state = manifest.get("state")
     restored = rollback_files(record, manifest, steps, force=True)
-    what = "apply" if manifest.get("state") == "applying" else "rollback"
-    return f"recovered an interrupted {what}: {len(restored)} file(s) restored to the release"
+    remove_temp_files(record, manifest)
+    what = {
+        "applying": "an interrupted apply",
+        "proving": "an apply whose restart simulation never finished",
+    }.get(str(state), "an interrupted rollback")
+    return f"recovered {what}: {len(restored)} file(s) restored to the release"
+
+
+def remove_temp_files(record: InstallRecord, manifest: dict[str, Any] | None) -> None:
+    """Delete the temporary files a killed write of ours left: beside each file of the
+    record, in the record's folder and among its backups (see patcher.atomic.TEMP_TAG)."""
+    folders = {record.dir}
+    for entry in (manifest or {}).get("files", []):
+        rel = Path(entry["path"])
+        remove_temp_files_in((record.root / rel).parent, rel.name)
+        folders.add(record.backup_of(entry["path"]).parent)
+    for folder in folders:
+        remove_temp_files_in(folder)
