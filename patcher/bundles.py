@@ -30,6 +30,8 @@ from patcher.errors import RefusedError
 from patcher.scan import scan
 
 ROLES = ("active-jobs", "sweeper", "cron-service", "cron-store")
+# The first line of every snippet a patch spec inserts: how patched code is recognised.
+MARKER_PREFIX = "// openclaw-patcher "
 
 
 class ShapeError(RefusedError):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patcher.bundles import BundleMap, map_bundles
+from patcher.bundles import MARKER_PREFIX, ROLES, BundleMap, map_bundles
 from patcher.families import AFFECTED, Verdict, classify
 from patcher.install import DiscoveryContext, Install, discover
 from patcher.transaction import InstallRecord, file_states
@@ -69,6 +70,20 @@ def detect_installs(
     return [detect_install(install, cache=cache) for install in installs]
 
 
+def marked_files(detection: Detection) -> list[str]:
+    """The role files (relative to the root) that hold a marker of openclaw-patcher's
+    edits: patched code, whatever the record says."""
+    root = detection.install.root
+    needle = MARKER_PREFIX.encode()
+    found = []
+    for role in ROLES:
+        for hit in detection.bundles.primaries(role):
+            with contextlib.suppress(OSError):
+                if needle in hit.path.read_bytes():
+                    found.append(hit.path.relative_to(root).as_posix())
+    return sorted(set(found))
+
+
 def patch_state(detection: Detection, record: InstallRecord) -> tuple[str, str]:
     """(`pristine`/`applied`/`drifted`/`n/a`, explanation) for an install."""
     manifest = record.load()
@@ -79,8 +94,22 @@ def patch_state(detection: Detection, record: InstallRecord) -> tuple[str, str]:
                 f"{detection.install.version}, {detection.verdict.status}): nothing to patch"
             )
         return "n/a", f"{detection.verdict.status}: nothing to patch"
+    marked = marked_files(detection)
     if manifest is None:
+        if marked:
+            return "drifted", (
+                f"applied, record missing: {detection.install.root / marked[0]} carries "
+                "openclaw-patcher's repair, but this cache holds no record of it (deleted, or "
+                "patched with another --cache-dir), so rollback cannot restore it; use the "
+                "cache that patched it, or reinstall the release"
+            )
         return "pristine", "affected and not patched"
+    unrecorded = sorted(set(marked) - {e["path"] for e in manifest["files"]})
+    if unrecorded:
+        return "drifted", (
+            f"{detection.install.root / unrecorded[0]} carries openclaw-patcher's repair but "
+            f"the record in {record.manifest_path} does not list it: reinstall the release"
+        )
     states = file_states(record, manifest)
     if all(s != "patched" for s in states.values()):
         # An upgrade replaced the files (or they were restored by hand): the patch is gone.

@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.bundles import ShapeError, export_name, locate_definitions
+from patcher.bundles import MARKER_PREFIX, ShapeError, export_name, locate_definitions
 from patcher.errors import RefusedError, UsageError
 from patcher.families import parse_version
 from patcher.validation import problems
@@ -63,7 +63,7 @@ class Edit:
 
     @property
     def marker(self) -> str:
-        return f"// openclaw-patcher {self.spec}/{self.id}"
+        return f"{MARKER_PREFIX}{self.spec}/{self.id}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.cachestore import is_cached_release
-from patcher.detect import Detection, detect_install, patch_state
+from patcher.detect import Detection, detect_install, marked_files, patch_state
 from patcher.engine import Plan, describe, parse_errors, plan, specs_for
 from patcher.errors import PatcherError, RefusedError
 from patcher.families import AFFECTED, UNKNOWN
@@ -270,6 +270,20 @@ def rollback(root: Path, cache: Path, steps: Steps | None = None) -> Outcome:
 def _rollback(install: Install, record: InstallRecord, steps: Steps) -> Outcome:
     recovered = recover(record, steps)
     manifest = record.load()
+    # Patched code the record does not cover (the record deleted, or an entry of it) is
+    # refused before any write: a rollback of part of the repair would mix the install.
+    marked = marked_files(detect_install(install))
+    unrecorded = sorted(set(marked) - {e["path"] for e in (manifest or {}).get("files", [])})
+    if unrecorded:
+        where = (
+            "there is no record of the patch"
+            if manifest is None
+            else (f"the record {record.manifest_path} does not list it")
+        )
+        raise RefusedError(
+            f"{install.root / unrecorded[0]} carries openclaw-patcher's repair but {where}: "
+            "nothing was restored; use the --cache-dir that patched it, or reinstall the release."
+        )
     if manifest is None:
         message = recovered or "not patched: nothing to roll back"
         return Outcome(

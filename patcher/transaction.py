@@ -32,7 +32,8 @@ from patcher.errors import RefusedError
 from patcher.locks import install_lock
 
 MANIFEST_SCHEMA = "openclaw-patcher/manifest/1"
-# Test hooks: SIGKILL this process at the Nth write step (the crash sweep); sleep this
+# Test hooks: SIGKILL this process at the Nth write step or the step of that name (the
+# crash sweep); sleep this
 # many seconds at every step (the concurrency tests widen the windows between writes).
 KILL_AT_ENV = "OPENCLAW_PATCHER_KILL_AT_STEP"
 SLOW_ENV = "OPENCLAW_PATCHER_SLOW_STEPS"
@@ -58,8 +59,8 @@ class Steps:
 
     def step(self, what: str) -> None:
         self.count += 1
-        target = os.environ.get(KILL_AT_ENV)
-        if target and int(target) == self.count:
+        target = os.environ.get(KILL_AT_ENV, "")
+        if target == what or (target.isdigit() and int(target) == self.count):
             os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get(SLOW_ENV):
             time.sleep(float(os.environ[SLOW_ENV]))

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from conftest import BUNDLES, REPO
 
 from patcher.cli import main
+from patcher.selfexec import own_command
 from patcher.transaction import KILL_AT_ENV
 
 SHAPE = BUNDLES / "2026.4.14-inline-json"
@@ -153,7 +154,7 @@ def test_missing_node_is_exit_4(env, monkeypatch):
 def run_killed(cache: Path, args: list[str], step: int) -> int:
     env = {**os.environ, KILL_AT_ENV: str(step)}
     done = subprocess.run(
-        [sys.executable, "-m", "patcher", "--cache-dir", str(cache), *args],
+        own_command("--cache-dir", str(cache), *args),
         capture_output=True,
         text=True,
         env=env,
