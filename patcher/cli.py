@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -23,6 +24,7 @@ from patcher.errors import (
     EXIT_REFUSED,
     PatcherError,
     UsageError,
+    from_os_error,
 )
 from patcher.families import AFFECTED, UNKNOWN
 
@@ -52,17 +54,27 @@ def _guarded(fn: Callable[..., int]) -> Callable[..., None]:
             sys.exit(EXIT_OK)
         except click.exceptions.ClickException:
             raise
+        except OSError as exc:  # a full disk, a read-only mount, missing rights: say which
+            known = from_os_error(exc)
+            if known is None:
+                _crash(exc)
+            click.echo(f"error: {known}", err=True)
+            sys.exit(known.exit_code)
         except Exception as exc:  # an unexpected failure is a bug: keep the details in a log
-            log = _write_crash_log(exc)
-            click.echo(
-                f"error: an unexpected error has occurred ({type(exc).__name__}: {exc}); "
-                f"details are in {log}; please report it.",
-                err=True,
-            )
-            sys.exit(EXIT_REFUSED)
+            _crash(exc)
         sys.exit(code)
 
     return wrapper
+
+
+def _crash(exc: BaseException) -> NoReturn:
+    log = _write_crash_log(exc)
+    click.echo(
+        f"error: an unexpected error has occurred ({type(exc).__name__}: {exc}); "
+        f"details are in {log}; please report it.",
+        err=True,
+    )
+    sys.exit(EXIT_REFUSED)
 
 
 def _write_crash_log(exc: BaseException) -> Path:

@@ -164,14 +164,23 @@ def apply_files(
         "files": files,
     }
     record.write(manifest, steps)
-    for (rel, original, _), entry in zip(changes, files, strict=True):
-        backup = record.backup_of(rel)
-        backup.parent.mkdir(parents=True, exist_ok=True)
-        steps.step(f"backup {rel}")
-        tmp = temp_path(backup)
-        tmp.write_bytes(original)
-        os.chmod(tmp, entry["mode"])
-        os.replace(tmp, backup)
+    try:
+        for (rel, original, _), entry in zip(changes, files, strict=True):
+            backup = record.backup_of(rel)
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            steps.step(f"backup {rel}")
+            tmp = temp_path(backup)
+            try:
+                tmp.write_bytes(original)
+                os.chmod(tmp, entry["mode"])
+                os.replace(tmp, backup)
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+    except BaseException:
+        # No file of the install changed yet (a full cache disk, say): drop the record.
+        shutil.rmtree(record.dir, ignore_errors=True)
+        raise
     try:
         for (rel, original, patched), entry in zip(changes, files, strict=True):
             _write_file(root / rel, patched, original, entry["mode"], steps)
@@ -224,6 +233,9 @@ def rollback_files(
         if states[rel] != "original":
             originals[rel] = _checked_backup(record, entry)
             _safe_target(record.root, rel)
+    if not originals:  # every file is the release's already: only the record to drop
+        record.remove(steps)
+        return []
     if manifest.get("state") != "rolling-back":
         manifest = {**manifest, "state": "rolling-back"}
         record.write(manifest, steps)
