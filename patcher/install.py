@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from patcher.errors import UsageError
+from patcher.safeio import NotReadable, read_regular, read_regular_text
 
 PACKAGE_NAME = "openclaw"
+PACKAGE_JSON_LIMIT = 4 * 1024 * 1024
 # pnpm's bin shims are shell scripts, not symlinks; they name the package path inside.
 _SHIM_TARGET = re.compile(r"""["']?([^"'\s]*?node_modules[\\/]openclaw)[\\/][^"'\s]*""")
 
@@ -42,8 +44,8 @@ class Install:
 def read_package_json(root: Path) -> dict | None:
     """The parsed `package.json` of `root` when it is OpenClaw's, else None."""
     try:
-        data = json.loads((root / "package.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular_text(root / "package.json", PACKAGE_JSON_LIMIT))
+    except (OSError, ValueError, NotReadable):
         return None
     if not isinstance(data, dict) or data.get("name") != PACKAGE_NAME:
         return None
@@ -141,8 +143,8 @@ def _package_from_executable(exe: Path) -> Path | None:
             break
     # A shim (pnpm, npm on Windows, volta) names the package path in its text.
     try:
-        text = real.read_bytes()[:16384].decode("utf-8", "replace")
-    except OSError:
+        text = read_regular(real, 16384, head=True).decode("utf-8", "replace")
+    except (OSError, NotReadable):
         return None
     for match in _SHIM_TARGET.finditer(text):
         raw = match.group(1).replace("$basedir", str(exe.parent)).replace("%~dp0", str(exe.parent))

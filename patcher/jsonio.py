@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from patcher.errors import UsageError
+from patcher.safeio import NotReadable, read_regular
+
+# A cron store of thousands of jobs is a few MB; anything near this is not one.
+STORE_LIMIT = 256 * 1024 * 1024
 
 
 class InvalidDocument(UsageError):
@@ -38,24 +42,57 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# The deepest a cron store ever nests is about eight levels (jobs, a job, its payload, a
+# delivery target...). Deeper documents are refused before anything walks them, so no
+# check of ours can run out of recursion on a hostile file.
+MAX_DEPTH = 64
+
+
 def parse_text(text: str) -> tuple[Any, str]:
-    """Parse like `parseJsonWithJson5Fallback`: JSON first, then JSON5. Raises ValueError."""
+    """Parse like `parseJsonWithJson5Fallback`: JSON first, then JSON5. Raises ValueError,
+    also for a document nested deeper than MAX_DEPTH."""
     try:
-        return json.loads(text, parse_constant=_reject_constant), "json"
+        value, fmt = json.loads(text, parse_constant=_reject_constant), "json"
+    except RecursionError as exc:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from exc
     except ValueError as json_error:
-        import json5
+        import pyjson5
 
         try:
-            return json5.loads(text), "json5"
-        except Exception as exc:  # json5 raises ValueError and others on bad input
+            value, fmt = pyjson5.decode(text, maxdepth=MAX_DEPTH), "json5"
+        except pyjson5.Json5NestingTooDeep as exc:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from exc
+        except (pyjson5.Json5Exception, ValueError, TypeError) as exc:
             raise ValueError(str(json_error)) from exc
+    if depth(value) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return value, fmt
+
+
+def depth(value: Any) -> int:
+    """How deeply arrays and objects nest in `value` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def read_document(path: Path) -> Document:
     """Read and parse `path`, or raise InvalidDocument with one sentence naming it."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, STORE_LIMIT)
         mode = os.stat(path).st_mode & 0o7777
+    except NotReadable as exc:
+        raise InvalidDocument(str(exc)) from exc
     except OSError as exc:
         raise InvalidDocument(
             f"{path} cannot be read ({exc.strerror}): check its permissions."
@@ -72,10 +109,6 @@ def read_document(path: Path) -> Document:
         raise InvalidDocument(
             f"{path} is neither JSON nor JSON5 ({exc}): fix it by hand or restore it from a backup."
         ) from exc
-    except RecursionError as exc:
-        raise InvalidDocument(
-            f"{path} is nested too deeply to read: restore it from a backup."
-        ) from exc
     return Document(path, raw, value, fmt, mode)
 
 
@@ -91,7 +124,103 @@ def has_non_finite(value: Any) -> bool:
 
 
 def dumps(value: Any) -> bytes:
-    """`JSON.stringify(value, null, 2)` as bytes (OpenClaw writes no trailing newline)."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
-    # A lone surrogate cannot be UTF-8; written as its JSON escape, as JSON.stringify does.
-    return text.encode("utf-8", errors="backslashreplace")
+    """`JSON.stringify(value, null, 2)` as bytes (OpenClaw writes no trailing newline):
+    numbers as JavaScript prints them (`1` for 1.0, `1e+21`, `1.5e-7`, an integer beyond
+    2^53 as the double JavaScript reads it as), integer-like keys first as JavaScript orders
+    them, a lone surrogate as its JSON escape."""
+    parts: list[str] = []
+    _write(value, "", parts)
+    return "".join(parts).encode("utf-8", errors="backslashreplace")
+
+
+def _write(value: Any, indent: str, out: list[str]) -> None:
+    if isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = indent + "  "
+        out.append("{")
+        for n, key in enumerate(_js_key_order(value)):
+            out.append(("," if n else "") + "\n" + inner + _string(str(key)) + ": ")
+            _write(value[key], inner, out)
+        out.append("\n" + indent + "}")
+    elif isinstance(value, list):
+        if not value:
+            out.append("[]")
+            return
+        inner = indent + "  "
+        out.append("[")
+        for n, item in enumerate(value):
+            out.append(("," if n else "") + "\n" + inner)
+            _write(item, inner, out)
+        out.append("\n" + indent + "]")
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif value is None or isinstance(value, bool):
+        out.append(json.dumps(value))
+    elif isinstance(value, (int, float)):
+        out.append(js_number(value))
+    else:
+        raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _is_array_index(key: str) -> bool:
+    return (
+        key.isdigit() and key.isascii() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+    )
+
+
+def _js_key_order(obj: dict) -> list:
+    """JavaScript's own property order: array-index keys ascending, then the rest as given."""
+    keys = list(obj)
+    indexes = sorted((k for k in keys if isinstance(k, str) and _is_array_index(k)), key=int)
+    if not indexes:
+        return keys
+    rest = [k for k in keys if not (isinstance(k, str) and _is_array_index(k))]
+    return indexes + rest
+
+
+def js_number(number: int | float) -> str:
+    """`Number.prototype.toString()` of the double a JSON number denotes (ECMA-262
+    Number::toString); JSON.stringify writes a non-finite number as null."""
+    if isinstance(number, int) and abs(number) <= 2**53:
+        return str(number)
+    try:
+        x = float(number)
+    except OverflowError:
+        return "null"
+    if not math.isfinite(x):
+        return "null"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    digits_tuple, exponent = _shortest(abs(x))
+    digits = "".join(map(str, digits_tuple))
+    k, n = len(digits), exponent + len(digits)  # value = 0.digits × 10^n
+    if k <= n <= 21:
+        body = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        body = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        body = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        mantissa = digits if k == 1 else digits[0] + "." + digits[1:]
+        body = f"{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
+    return sign + body
+
+
+def _shortest(x: float) -> tuple[tuple[int, ...], int]:
+    """The shortest decimal digits that read back as `x` (what repr and JavaScript both
+    find), without trailing zeros, and the exponent of the last digit."""
+    from decimal import Decimal
+
+    _, digits, exponent = Decimal(repr(x)).as_tuple()
+    digits = tuple(digits)
+    while len(digits) > 1 and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    return digits, int(exponent)

@@ -33,6 +33,7 @@ from patcher.cachestore import dedupe, touch_used
 from patcher.errors import RefusedError
 from patcher.locks import waiting
 from patcher.releases import run_npm
+from patcher.safeio import NotReadable, read_regular
 
 HARNESS_DIR = Path(str(files("patcher.simulate")))
 _STATIC_IMPORT = re.compile(
@@ -64,7 +65,10 @@ def import_closure(chunks: Iterable[Path]) -> set[str]:
         if chunk in seen or not chunk.is_file():
             continue
         seen.add(chunk)
-        data = chunk.read_bytes()
+        try:
+            data = read_regular(chunk)
+        except (OSError, NotReadable):
+            continue
         for match in _STATIC_IMPORT.finditer(data):
             spec = match.group(1).decode("utf-8", "replace")
             if spec.startswith("."):
@@ -83,8 +87,8 @@ def _declared_ranges(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
     extension's package.json)."""
     ranges: dict[str, str] = {}
     for extension in sorted((root / "dist" / "extensions").glob("*/package.json")):
-        with contextlib.suppress(OSError, ValueError):
-            ranges.update(json.loads(extension.read_text()).get("dependencies", {}))
+        with contextlib.suppress(OSError, ValueError, NotReadable):
+            ranges.update(json.loads(read_regular(extension)).get("dependencies", {}))
     ranges.update(manifest.get("optionalDependencies", {}))
     ranges.update(manifest.get("dependencies", {}))
     return {k: v for k, v in ranges.items() if isinstance(v, str)}
@@ -92,7 +96,7 @@ def _declared_ranges(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
 
 def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
     """Install `packages` at the release's ranges into deps_dir; link root/node_modules to it."""
-    manifest = json.loads((root / "package.json").read_text())
+    manifest = json.loads(read_regular(root / "package.json"))
     ranges = _declared_ranges(root, manifest)
     wanted = {name: ranges[name] for name in sorted(packages) if name in ranges}
     if packages and not wanted and len(packages) == 1:

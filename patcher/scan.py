@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from patcher.safeio import NotReadable, read_regular
+
 JS_SUFFIXES = (".js", ".mjs")
 
 
@@ -37,19 +39,8 @@ def list_js_files(dist: Path) -> list[str]:
 
 
 def _read(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        chunks = []
-        while True:
-            # One read normally returns the whole file; loop for files that grow or short reads.
-            chunk = os.read(fd, max(size + 1, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+    """A file's bytes: regular files only, bounded (patcher.safeio)."""
+    return read_regular(path)
 
 
 def _scan_serial(paths: Iterable[str], needles: Sequence[bytes]) -> dict[str, list[int]]:
@@ -57,7 +48,7 @@ def _scan_serial(paths: Iterable[str], needles: Sequence[bytes]) -> dict[str, li
     for path in paths:
         try:
             data = _read(path)
-        except OSError:
+        except (OSError, NotReadable):  # a FIFO, a device, a huge file: no bundle of ours
             continue
         found = [i for i, needle in enumerate(needles) if needle in data]
         if found:

@@ -24,12 +24,14 @@ import contextlib
 import json
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from patcher.atomic import backup_path
 from patcher.errors import RefusedError, UsageError
+from patcher.jsonio import MAX_DEPTH, depth
 from patcher.statedir import StoreLocation
 from patcher.validation import Problem, problems
 
@@ -39,6 +41,10 @@ ROW_SCHEMA = "cron-active-jobs-sqlite.schema.json"
 # The columns of cron_jobs read here, as 2026.6.1 - 2026.7.35 create them.
 CRON_COLUMNS = frozenset(
     {"store_key", "job_id", "job_json", "state_json", "running_at_ms", "sort_order"}
+)
+# The columns of plugin_state_entries the activeJobIds row is written with.
+PLUGIN_STATE_COLUMNS = frozenset(
+    {"plugin_id", "namespace", "entry_key", "value_json", "created_at", "expires_at"}
 )
 # A gateway's own transactions are short: wait this long for one, then refuse.
 LOCK_WAIT_S = 1.0
@@ -55,6 +61,29 @@ def store_key(location: StoreLocation) -> str:
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+
+
+def _unusable(path: Path) -> str | None:
+    """Why the file at `path` cannot be a state database, before SQLite opens it (a FIFO
+    would block the open; an empty file reads as a database with no tables)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror}): check its permissions."
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file: put OpenClaw's state database back there."
+    if st.st_size == 0:
+        return (
+            f"{path} is empty (0 bytes): the state database was lost or never written; "
+            "restore it from a backup, or remove it and OpenClaw starts a new one."
+        )
+    return None
+
+
+def _damage(db: sqlite3.Connection) -> str | None:
+    """SQLite's own `quick_check`: None when the database is sound, else its first finding."""
+    rows = db.execute("PRAGMA quick_check").fetchall()
+    return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
 
 
 def _tables(db: sqlite3.Connection) -> set[str]:
@@ -77,8 +106,15 @@ def _held(db: sqlite3.Connection, key: str) -> list[str] | None:
     raw = _active_row(db, key)
     if raw is None:
         return None
-    value = json.loads(raw)
-    return list(value.get("activeJobIds") or []) if isinstance(value, dict) else []
+    found: list[Problem] = []
+    value = _json_object(raw, "/plugin_state_entries/activeJobIds", found)
+    ids = value.get("activeJobIds") if isinstance(value, dict) else None
+    if found or not isinstance(ids, list):
+        raise UsageError(
+            f"the activeJobIds row of {key} in the state database is not what "
+            "openclaw-patcher writes: run store validate, and restore the database from a backup."
+        )
+    return [str(i) for i in ids]
 
 
 def _json_object(raw: Any, pointer: str, found: list[Problem]) -> Any:
@@ -86,8 +122,14 @@ def _json_object(raw: Any, pointer: str, found: list[Problem]) -> Any:
         return None
     try:
         value = json.loads(raw)
+    except RecursionError:
+        found.append(Problem(pointer, f"is nested deeper than {MAX_DEPTH} levels"))
+        return None
     except (TypeError, ValueError):
         found.append(Problem(pointer, "is not JSON"))
+        return None
+    if depth(value) > MAX_DEPTH:
+        found.append(Problem(pointer, f"is nested deeper than {MAX_DEPTH} levels"))
         return None
     if not isinstance(value, dict):
         found.append(Problem(pointer, "is not a JSON object"))
@@ -98,12 +140,23 @@ def inspect(path: Path, key: str) -> tuple[dict[str, Any], list[Problem]]:
     """Read-only facts about the store `key` in the database at `path`, and its problems."""
     facts: dict[str, Any] = {"path": str(path), "store_key": key}
     found: list[Problem] = []
+    unusable = _unusable(path)
+    if unusable:
+        facts["error"] = unusable
+        return facts, found
     try:
         db = _connect_ro(path)
     except sqlite3.Error as exc:
         facts["error"] = f"{path} cannot be opened read-only ({exc}): check its permissions."
         return facts, found
     try:
+        damage = _damage(db)
+        if damage:
+            facts["error"] = (
+                f"{path} fails SQLite's integrity check ({damage}): nothing reads or writes "
+                "it here; restore it from a backup (OpenClaw's doctor may repair it)."
+            )
+            return facts, found
         tables = _tables(db)
         facts["tables"] = sorted(tables)
         columns = {r[1] for r in db.execute("PRAGMA table_info(cron_jobs)")}
@@ -193,8 +246,11 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
     from patcher.store import Migration
 
     path = location.sqlite_path
-    with contextlib.closing(_connect_ro(path)) as db:
-        held = _held(db, key)
+    try:
+        with contextlib.closing(_connect_ro(path)) as db:
+            held = _held(db, key)
+    except sqlite3.Error as exc:
+        raise UsageError(f"{path} cannot be read ({exc}): run store validate.") from exc
     if held is not None:
         return Migration(path, "already-migrated", held, kind="sqlite")
     if dry_run:
@@ -217,6 +273,19 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
                 f"{path} has no plugin_state_entries table, which OpenClaw 2026.6.1+ creates: "
                 "start the gateway once with this release, stop it, and retry."
             )
+        damage = _damage(db)  # under the write lock: what we check is what we write to
+        if damage:
+            raise UsageError(
+                f"{path} fails SQLite's integrity check ({damage}): nothing was written; "
+                "restore it from a backup."
+            )
+        columns = {r[1] for r in db.execute("PRAGMA table_info(plugin_state_entries)")}
+        if not columns >= PLUGIN_STATE_COLUMNS:
+            raise RefusedError(
+                f"{path} has a plugin_state_entries table without "
+                f"{', '.join(sorted(PLUGIN_STATE_COLUMNS - columns))}, unlike every OpenClaw "
+                "2026.6.1 - 2026.9.6: nothing was written; leave the store as it is."
+            )
         held = _held(db, key)
         if held is not None:  # the gateway wrote it since our first look
             db.execute("ROLLBACK")
@@ -231,6 +300,12 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
             (PLUGIN_ID, NAMESPACE, key, value, now_ms),
         )
         db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+        raise UsageError(f"{path} could not be written ({exc}): nothing was changed.") from exc
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")

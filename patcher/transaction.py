@@ -30,6 +30,7 @@ from patcher.atomic import remove_temp_files as remove_temp_files_in
 from patcher.atomic import replace_file, temp_path
 from patcher.errors import RefusedError
 from patcher.locks import install_lock
+from patcher.safeio import NotReadable, read_regular
 
 MANIFEST_SCHEMA = "openclaw-patcher/manifest/1"
 # Test hooks: SIGKILL this process at the Nth write step or the step of that name (the
@@ -197,8 +198,8 @@ def file_states(record: InstallRecord, manifest: dict[str, Any]) -> dict[str, st
     states = {}
     for entry in manifest["files"]:
         try:
-            digest = sha256((record.root / entry["path"]).read_bytes())
-        except OSError:
+            digest = sha256(read_regular(record.root / entry["path"]))
+        except (OSError, NotReadable):
             states[entry["path"]] = "changed"
             continue
         if digest == entry["patched_sha256"]:
@@ -245,7 +246,7 @@ def rollback_files(
         if rel not in originals:
             continue
         path = _safe_target(record.root, rel)
-        _write_file(path, originals[rel], path.read_bytes(), entry["mode"], steps)
+        _write_file(path, originals[rel], read_regular(path), entry["mode"], steps)
         restored.append(rel)
     record.remove(steps)
     return restored
