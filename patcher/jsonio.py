@@ -48,24 +48,28 @@ def _reject_constant(name: str) -> Any:
 MAX_DEPTH = 64
 
 
+class TooDeep(ValueError):
+    """A document nested deeper than MAX_DEPTH."""
+
+
 def parse_text(text: str) -> tuple[Any, str]:
     """Parse like `parseJsonWithJson5Fallback`: JSON first, then JSON5. Raises ValueError,
     also for a document nested deeper than MAX_DEPTH."""
     try:
         value, fmt = json.loads(text, parse_constant=_reject_constant), "json"
     except RecursionError as exc:
-        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from exc
+        raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from exc
     except ValueError as json_error:
         import pyjson5
 
         try:
             value, fmt = pyjson5.decode(text, maxdepth=MAX_DEPTH), "json5"
         except pyjson5.Json5NestingTooDeep as exc:
-            raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from exc
+            raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from exc
         except (pyjson5.Json5Exception, ValueError, TypeError) as exc:
             raise ValueError(str(json_error)) from exc
     if depth(value) > MAX_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
     return value, fmt
 
 
@@ -105,6 +109,10 @@ def read_document(path: Path) -> Document:
         ) from exc
     try:
         value, fmt = parse_text(text)
+    except TooDeep as exc:
+        raise InvalidDocument(
+            f"{path} is {exc}, far more than any cron store: restore it from a backup."
+        ) from exc
     except ValueError as exc:
         raise InvalidDocument(
             f"{path} is neither JSON nor JSON5 ({exc}): fix it by hand or restore it from a backup."
