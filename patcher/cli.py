@@ -260,6 +260,11 @@ def store_migrate(ctx: click.Context, state_dir: str | None, dry_run: bool, as_j
     else:
         click.echo(f"migrated: added activeJobIds ({ids}) to {result.path}")
         click.echo(f"backup of the original: {result.backup}")
+    if result.through_link is not None:
+        click.echo(
+            f"note: {result.path.parent} is reached through a symlink: the file lives in "
+            f"{result.through_link}, where OpenClaw itself writes it"
+        )
     if result.rewritten_from_json5:
         verb = "will be" if dry_run else "was"
         click.echo(

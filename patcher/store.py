@@ -17,6 +17,7 @@ its own in the state database (see sqlite_store.py for where and why).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,9 +208,12 @@ class Migration:
     backup: Path | None = None
     rewritten_from_json5: bool = False
     kind: str = "none"
+    # The real folder written, when the state dir or cron/ is reached through a symlink.
+    through_link: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "real_folder": str(self.through_link) if self.through_link else None,
             "file": str(self.path) if self.path else None,
             "outcome": self.outcome,
             "kind": self.kind,
@@ -271,8 +275,11 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
     ids = running_job_ids(report)
     migrated = {**value, ACTIVE_JOB_IDS: ids}
     json5 = target.document.format == "json5"
+    _refuse_link(target.path)
+    real = target.path.parent.resolve()
+    through = real if real != target.path.parent.absolute() else None
     if dry_run:
-        return Migration(target.path, "would-migrate", ids, None, json5, report.kind)
+        return Migration(target.path, "would-migrate", ids, None, json5, report.kind, through)
     content = dumps(migrated)
     backup = write_backup(target.path, target.document.raw, target.document.mode)
     try:
@@ -280,4 +287,17 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
     except BaseException:
         backup.unlink(missing_ok=True)  # nothing changed: no backup to keep
         raise
-    return Migration(target.path, "migrated", ids, backup, json5, report.kind)
+    return Migration(target.path, "migrated", ids, backup, json5, report.kind, through)
+
+
+def _refuse_link(path: Path) -> None:
+    """A store file that is a symlink is left alone: OpenClaw's own save (write a temporary
+    file, rename it over the path) would replace the link by a regular file, and so would
+    ours, silently cutting it off from its target. A symlinked folder is written through,
+    as OpenClaw writes through it."""
+    if path.is_symlink():
+        raise RefusedError(
+            f"{path} is a symlink (to {os.readlink(path)}): migrate will not replace the link "
+            "by a file, as a save would; replace the link by the file it points to, or pass "
+            "--state-dir the folder that holds the real file, then retry."
+        )

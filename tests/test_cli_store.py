@@ -142,3 +142,27 @@ def test_commands_are_documented_in_the_readme():
     readme = (REPO / "README.md").read_text()
     for command in ("detect", "fetch", "store validate", "store migrate"):
         assert f"openclaw-patcher {command}" in readme or f"`{command}" in readme, command
+
+
+def test_a_symlinked_store_file_is_left_alone_and_a_symlinked_folder_written_through(
+    store_dir, tmp_path
+):
+    """OpenClaw's save renames a temporary file over jobs.json, which would replace a link
+    by a file: migrate refuses the link; through a symlinked folder it writes, as OpenClaw."""
+    state = store_dir("inline")
+    real = state / "cron" / "jobs.json"
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_bytes(real.read_bytes())
+    real.unlink()
+    real.symlink_to(elsewhere)
+    before = elsewhere.read_bytes()
+    result = CliRunner().invoke(main, ["store", "migrate", "--state-dir", str(state)])
+    assert result.exit_code == 3 and "is a symlink (to " in result.output, result.output
+    assert real.is_symlink() and elsewhere.read_bytes() == before
+    real.unlink()
+    real.write_bytes(before)
+    linked = tmp_path / "linked-state"
+    linked.symlink_to(state, target_is_directory=True)
+    result = CliRunner().invoke(main, ["store", "migrate", "--state-dir", str(linked)])
+    assert result.exit_code == 0 and "is reached through a symlink" in result.output
+    assert "activeJobIds" in real.read_text() and not (linked / "cron" / "jobs.json").is_symlink()
