@@ -21,6 +21,7 @@ from patcher.engine import Plan, describe, parse_errors, plan, specs_for
 from patcher.errors import PatcherError, RefusedError
 from patcher.families import AFFECTED, UNKNOWN
 from patcher.install import Install, open_install
+from patcher.processes import processes_running
 from patcher.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
 
 
@@ -87,22 +88,8 @@ def _writable(paths: list[Path]) -> None:
 
 
 def running_gateways(root: Path) -> list[int]:
-    """Pids of processes running this install's code (Linux /proc; empty elsewhere)."""
-    pids = []
-    needle = str(root.resolve()).encode()
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return pids
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in cmdline:
-            pids.append(int(entry.name))
-    return sorted(pids)
+    """Pids of processes running this install's code (patcher.processes)."""
+    return processes_running(root)
 
 
 def _gateway_note(root: Path) -> str:

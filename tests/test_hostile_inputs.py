@@ -185,9 +185,9 @@ def test_hostile_sqlite_stores(tmp_path, request):
     outcomes: dict[str, int] = {}
     for name, state in cases:
         db_path = state / "state" / "openclaw.sqlite"
-        with contextlib.suppress(sqlite3.Error):  # WAL folded in: bytes say what it holds
-            with contextlib.closing(sqlite3.connect(db_path)) as db:
-                db.execute("PRAGMA journal_mode=DELETE")
+        # WAL folded in, so the file's bytes say what the database holds.
+        with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db_path)) as db:
+            db.execute("PRAGMA journal_mode=DELETE")
         before = db_path.read_bytes()
         validated = cli("store", "validate", "--state-dir", str(state))
         assert_sentence(validated)

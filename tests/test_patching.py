@@ -258,23 +258,39 @@ def test_a_simulation_that_cannot_prove_the_repair_rolls_everything_back(env):
     assert not list((cache / "installs").glob("*/manifest.json"))
 
 
-def test_a_running_gateway_of_this_install_is_found(env):
+def test_a_running_gateway_is_a_node_process_running_the_installs_code(env, tmp_path):
+    """Found: Node running a file of the install (also through a link to it). Not found:
+    processes that only name the install's path (timeout, a Python, a second tool)."""
     root, _state, _cache = env
     from patcher.patching import running_gateways
 
-    gateway = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", str(root / "openclaw.mjs")]
-    )
+    entry = root / "openclaw.mjs"
+    entry.write_text("setTimeout(() => {}, 60_000);\n")
+    link = tmp_path / "openclaw"
+    link.symlink_to(entry)
+    node = shutil.which("node")
+    assert node, "the tests need Node on PATH"
+    others = [
+        subprocess.Popen(["timeout", "60", "sleep", "60", str(entry)]),
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(entry)]),
+    ]
+    gateways = [
+        subprocess.Popen([node, str(entry), "gateway"]),
+        subprocess.Popen([node, str(link)]),
+    ]
     try:
-        for _ in range(100):  # until the child has exec'd and /proc shows its command line
-            if gateway.pid in running_gateways(root):
+        for _ in range(100):  # until the children have exec'd
+            if {g.pid for g in gateways} <= set(running_gateways(root)):
                 break
             time.sleep(0.05)
-        assert gateway.pid in running_gateways(root)
+        found = set(running_gateways(root))
+        assert {g.pid for g in gateways} <= found
+        assert not found & {p.pid for p in others}
     finally:
-        gateway.kill()
-        gateway.wait()
-    assert gateway.pid not in running_gateways(root)
+        for proc in gateways + others:
+            proc.kill()
+            proc.wait()
+    assert not set(running_gateways(root)) & {g.pid for g in gateways}
 
 
 def test_apply_refuses_a_release_in_the_tools_own_cache(fake_npm, tmp_path, monkeypatch):
