@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from patcher.errors import PatcherError, RefusedError
 from patcher.families import AFFECTED, UNKNOWN
 from patcher.install import Install, open_install
 from patcher.processes import processes_running
+from patcher.scratchcopy import scratch
 from patcher.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
 
 
@@ -49,10 +49,10 @@ class Outcome:
         }
 
 
-def _node_check(files: dict[Path, str], node: Path) -> None:
+def _node_check(files: dict[Path, str], node: Path, cache: Path) -> None:
     """Every patched file must parse: `node --check` on a copy beside a package.json of the
     same module type (the install's own files are not touched for this)."""
-    with tempfile.TemporaryDirectory(prefix="openclaw-patcher-check-") as tmp:
+    with scratch(cache, "check") as tmp:
         for path, text in files.items():
             pkg = next(
                 (p / "package.json" for p in path.parents if (p / "package.json").is_file()), None
@@ -187,7 +187,7 @@ def _apply(
         if parse_errors(f.patched) > parse_errors(f.original):
             raise RefusedError(f"the patched {f.path.name} does not re-parse: nothing was written.")
     node = find_node(install.engines_node, cache, install.root)
-    _node_check({f.path: f.patched for f in changed}, node.path)
+    _node_check({f.path: f.patched for f in changed}, node.path, cache)
     meta = {
         "version": install.version,
         "family": verdict.family,

@@ -175,8 +175,9 @@ def scratch_env(scratch: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VITEST", "NODE_ENV", "NODE_OPTIONS")}
     home = scratch / "home"
     state = scratch / "state"
-    home.mkdir(parents=True, exist_ok=True)
-    state.mkdir(parents=True, exist_ok=True)
+    tmp = scratch / "tmp"  # os.tmpdir() of the release: its locks and temp files stay here
+    for folder in (home, state, tmp):
+        folder.mkdir(parents=True, exist_ok=True)
     # No network: the scenarios need none, and any HTTP attempt goes to a closed port.
     dead_proxy = "http://127.0.0.1:9"
     env.update(
@@ -189,6 +190,9 @@ def scratch_env(scratch: Path) -> dict[str, str]:
         OPENCLAW_HOME=str(home),
         OPENCLAW_STATE_DIR=str(state),
         OPENCLAW_CONFIG_PATH=str(state / "openclaw.json"),
+        TMPDIR=str(tmp),
+        TMP=str(tmp),
+        TEMP=str(tmp),
         TZ="UTC",
     )
     return env
@@ -220,6 +224,7 @@ def _write_config(
     symbols: dict[str, Path],
     settings: dict[str, Any],
     clock: dict[str, Any] | None,
+    env: dict[str, str],
     optional: Iterable[str] = (),
 ) -> str:
     config = {
@@ -229,8 +234,11 @@ def _write_config(
         "optional": list(optional),
         "settings": settings,
         "clock": clock,
+        # The release hard-codes /tmp/openclaw (its log and temp files) and /tmp (2026.9's
+        # lock files): the harness points those literals here (hooks.mjs).
+        "scratchTmp": env["TMPDIR"],
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=env["TMPDIR"]) as fh:
         json.dump(config, fh)
         return fh.name
 
@@ -244,19 +252,36 @@ def _parse_events(stdout: str) -> list[tuple[str, Any]]:
     return events
 
 
+# pid -> the write end of each live harness's stdin (see _spawn).
+_LIFELINES: dict[int, int] = {}
+
+
 def _spawn(node: Path, config_path: str, env: dict[str, str], errfile) -> subprocess.Popen:
     """Start the harness in its own process group. stderr goes to a temporary file, so a
     chatty process never blocks on a full pipe while we read its stdout. It runs in the
     scratch home, not the user's working directory: nothing there (a `.env`, a
     `node_modules`) can reach the release's code."""
-    return subprocess.Popen(
-        [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
-        stdout=subprocess.PIPE,
-        stderr=errfile,
-        env=env,
-        cwd=env["HOME"],
-        start_new_session=True,
-    )
+    # The harness's stdin is a pipe whose write end only this process holds (not
+    # inherited): when we die, even by SIGKILL, the harness reads its end and exits
+    # (run.mjs), so no Node process outlives the tool. kill_group closes it.
+    lifeline_read, lifeline_write = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [str(node), str(HARNESS_DIR / "run.mjs"), config_path],
+            stdin=lifeline_read,
+            stdout=subprocess.PIPE,
+            stderr=errfile,
+            env=env,
+            cwd=env["HOME"],
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(lifeline_write)
+        raise
+    finally:
+        os.close(lifeline_read)
+    _LIFELINES[proc.pid] = lifeline_write
+    return proc
 
 
 def _read_tail(errfile) -> str:
@@ -282,8 +307,8 @@ def run_until_killed(
     timeout: float = 120,
 ) -> HarnessRun:
     """Run a scenario until it reports `event`, then kill it with SIGKILL (a crashed gateway)."""
-    config_path = _write_config(scenario, symbols, settings, clock, optional)
-    errfile = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    config_path = _write_config(scenario, symbols, settings, clock, env, optional)
+    errfile = tempfile.TemporaryFile(dir=env["TMPDIR"])  # noqa: SIM115 - closed below
     proc = _spawn(node, config_path, env, errfile)
     buffer = b""
     try:
@@ -324,8 +349,8 @@ def run_harness(
     optional: Iterable[str] = (),
 ) -> HarnessRun:
     """Run `patcher/simulate/<scenario>` under `node`; raise HarnessError when it cannot."""
-    config_path = _write_config(scenario, symbols, settings, clock, optional)
-    with tempfile.TemporaryFile() as errfile:
+    config_path = _write_config(scenario, symbols, settings, clock, env, optional)
+    with tempfile.TemporaryFile(dir=env["TMPDIR"]) as errfile:
         proc = _spawn(node, config_path, env, errfile)
         try:
             stdout, _ = proc.communicate(timeout=timeout)
@@ -350,6 +375,10 @@ def kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
         proc.wait(timeout=10)
+    lifeline = _LIFELINES.pop(proc.pid, None)
+    if lifeline is not None:
+        with contextlib.suppress(OSError):
+            os.close(lifeline)
 
 
 @dataclass

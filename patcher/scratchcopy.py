@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from patcher.cachestore import SCRATCH, file_sha256
 from patcher.errors import PatcherError
 
@@ -24,6 +26,27 @@ def scratch_dir(cache: Path) -> Path:
     folder = cache / SCRATCH
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@contextlib.contextmanager
+def scratch(cache: Path, prefix: str) -> Iterator[Path]:
+    """A fresh folder `<cache>/scratch/<prefix>-<pid>-<random>`, removed on exit. Named by
+    the pid that owns it, so what a killed run left is removed by the next one (`sweep`)."""
+    sweep(cache)
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=scratch_dir(cache)))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(cache: Path) -> None:
+    """Remove the scratch folders of processes that are gone (killed mid-run)."""
+    with contextlib.suppress(OSError):
+        for entry in (cache / SCRATCH).iterdir():
+            parts = entry.name.split("-")
+            if len(parts) >= 3 and parts[-2].isdigit() and not psutil.pid_exists(int(parts[-2])):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -40,19 +63,18 @@ def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
     from patcher.patching import apply
     from patcher.transaction import InstallRecord
 
-    scratch = Path(tempfile.mkdtemp(prefix="patched-", dir=scratch_dir(cache)))
-    copy = scratch / "package"
-    try:
-        shutil.copytree(root, copy, symlinks=True, copy_function=_link_or_copy)
-        state = scratch / "state"
-        state.mkdir()
-        outcome = apply(copy, cache, skip_simulation=True, state_dir=state)
-        if outcome.outcome != "applied":
-            raise PatcherError(f"apply on a scratch copy of {root} ended {outcome.outcome}")
-        yield copy
-    finally:
-        shutil.rmtree(InstallRecord(cache, copy).dir, ignore_errors=True)
-        shutil.rmtree(scratch, ignore_errors=True)
+    with scratch(cache, "patched") as folder:
+        copy = folder / "package"
+        try:
+            shutil.copytree(root, copy, symlinks=True, copy_function=_link_or_copy)
+            state = folder / "state"
+            state.mkdir()
+            outcome = apply(copy, cache, skip_simulation=True, state_dir=state)
+            if outcome.outcome != "applied":
+                raise PatcherError(f"apply on a scratch copy of {root} ended {outcome.outcome}")
+            yield copy
+        finally:
+            shutil.rmtree(InstallRecord(cache, copy).dir, ignore_errors=True)
 
 
 def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:

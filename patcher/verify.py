@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from patcher.runtime import (
     scratch_env,
 )
 from patcher.scan import remembered
-from patcher.scratchcopy import repaired_copy, rolled_back_identical
+from patcher.scratchcopy import repaired_copy, rolled_back_identical, scratch
 from patcher.statedir import StoreLocation
 from patcher.store import ACTIVE_JOB_IDS, inspect_store
 from patcher.verdict import Verdict, judge
@@ -446,8 +445,8 @@ def verify_root(
         if like is not None
         else prepare(root, HARNESS_NAMES, cache, deps_key, optional=HARNESS_OPTIONAL)
     )
-    with tempfile.TemporaryDirectory(prefix="openclaw-patcher-verify-") as tmp:
-        side = simulate(prepared, Path(tmp) / "work", patched, unpatched, as_unpatched_store)
+    with scratch(cache, "verify") as tmp:
+        side = simulate(prepared, tmp / "work", patched, unpatched, as_unpatched_store)
     side.cron_reconciliation = cron_reconciliation
     return side
 
@@ -616,7 +615,7 @@ def verify_upgrade(from_version: str, to_version: str, cache: Path, patched: boo
         new, HARNESS_NAMES, cache, to_version, optional=(*HARNESS_OPTIONAL, STATE_REPAIR)
     )
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="openclaw-patcher-")))
+        tmp = stack.enter_context(scratch(cache, "upgrade"))
         if not patched:
             return simulate(pristine, tmp / "work", upgrade=upgrade)
         copy = stack.enter_context(repaired_copy(old, cache))

@@ -90,3 +90,31 @@ def test_esm_dirs_follow_the_nearest_package_json(tmp_path):
     # dep has no package.json: Node stops at node_modules and never reaches the root's.
     found = esm_dirs([plain, scoped, broken, vendored])
     assert found == [str(Path(os.path.realpath(plain.parent)))]
+
+
+@pytest.mark.parametrize("hooks", ["in-thread", "off-thread"])
+def test_the_releases_hard_coded_tmp_folders_read_as_the_scratch(tmp_path, release_cache, hooks):
+    """OpenClaw hard-codes "/tmp/openclaw" (its log) and "/tmp" (2026.9's locks): in the
+    harness both literals point into the scratch temp folder, other strings stay."""
+    dist = tmp_path / "pkg" / "dist"
+    dist.mkdir(parents=True)
+    (tmp_path / "pkg" / "package.json").write_text('{"name": "pkg", "type": "module"}')
+    entry = dist / "entry.js"
+    entry.write_text(
+        'const LOG = "/tmp/openclaw";\nconst ROOT = "/tmp";\nconst OTHER = "/tmpfoo";\n'
+        "function where() { return { LOG, ROOT, OTHER, tpl: `/tmp/x` }; }\nexport { where as w };\n"
+    )
+    node = find_node(">=22.15.0", release_cache).path
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = Path(tmp) / "scenario.mjs"
+        scenario.write_text(SCENARIO)
+        env = {**scratch_env(Path(tmp) / "s"), "OPENCLAW_PATCHER_HOOKS": hooks}
+        result = run_harness(node, str(scenario), {"where": entry}, {}, env).result
+        scratch_tmp = env["TMPDIR"]
+    assert result == {
+        "LOG": f"{scratch_tmp}/openclaw",
+        "ROOT": scratch_tmp,
+        "OTHER": "/tmpfoo",
+        "tpl": "/tmp/x",
+    }
+    assert not (tmp_path / "pkg" / "dist" / "entry.js").read_text().count(scratch_tmp)

@@ -16,6 +16,7 @@ import random
 import shutil
 import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -123,11 +124,11 @@ def sqlite_corpus(tmp_path: Path, n_corrupt: int) -> list[tuple[str, Path]]:
     for levels in (65, 5000, 100_000):
         for column in ("job_json", "state_json"):
             state = fresh(f"{column} {levels}")
-            with sqlite3.connect(state / "state" / "openclaw.sqlite") as db:
+            with closing(sqlite3.connect(state / "state" / "openclaw.sqlite")) as db, db:
                 db.execute(f"UPDATE cron_jobs SET {column} = ?", (nested(levels),))
             cases.append((f"{column} nested {levels}", state))
         state = fresh(f"row {levels}")
-        with sqlite3.connect(state / "state" / "openclaw.sqlite") as db:
+        with closing(sqlite3.connect(state / "state" / "openclaw.sqlite")) as db, db:
             db.execute(
                 "INSERT INTO plugin_state_entries VALUES (?, ?, ?, ?, 0, NULL)",
                 (
@@ -140,7 +141,7 @@ def sqlite_corpus(tmp_path: Path, n_corrupt: int) -> list[tuple[str, Path]]:
         cases.append((f"activeJobIds row nested {levels}", state))
     for value in ("42", "null", '"text"', '{"version": 1, "activeJobIds": [1, {}]}'):
         state = fresh(f"row value {value[:8]}")
-        with sqlite3.connect(state / "state" / "openclaw.sqlite") as db:
+        with closing(sqlite3.connect(state / "state" / "openclaw.sqlite")) as db, db:
             db.execute(
                 "INSERT INTO plugin_state_entries VALUES (?, ?, ?, ?, 0, NULL)",
                 ("openclaw-patcher", "cron-active-jobs", str(state / "cron" / "jobs.json"), value),
@@ -161,7 +162,7 @@ def sqlite_corpus(tmp_path: Path, n_corrupt: int) -> list[tuple[str, Path]]:
     for i in range(n_corrupt):
         state = fresh(f"corrupt {i}")
         db_path = state / "state" / "openclaw.sqlite"
-        with sqlite3.connect(db_path) as db:
+        with closing(sqlite3.connect(db_path)) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             db.execute("PRAGMA journal_mode=DELETE")
         data = bytearray(db_path.read_bytes())
@@ -198,7 +199,7 @@ def test_hostile_sqlite_stores(tmp_path, request):
         key = f"validate {validated.exit_code} / migrate {migrated.exit_code}"
         outcomes[key] = outcomes.get(key, 0) + 1
         if migrated.exit_code == 0 and "migrated:" in migrated.output:
-            with sqlite3.connect(db_path) as db:  # only a sound database was written to
+            with closing(sqlite3.connect(db_path)) as db:  # only a sound database was written
                 assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], name
             assert validated.exit_code == 0, (name, validated.output)
         elif migrated.exit_code != 0:

@@ -8,7 +8,10 @@ each release five times: every run must agree.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,11 +21,26 @@ from patcher.cli import main
 pytestmark = pytest.mark.release
 
 
+def outside_writes() -> dict[str, int]:
+    """What a simulation could leave outside its scratch: the release's hard-coded log
+    folder /tmp/openclaw and its lock folders in the system temp dir (name -> mtime)."""
+    seen = {}
+    for pattern in ("openclaw/*", "openclaw-*/**"):
+        for path in Path(tempfile.gettempdir()).glob(pattern):
+            if not path.name.startswith("openclaw-patcher"):
+                with contextlib.suppress(OSError):
+                    seen[str(path)] = path.stat().st_mtime_ns
+    return seen
+
+
 def test_verify_release(verify_case, release_cache):
     version, affected, _ = verify_case
+    before = outside_writes()
     result = CliRunner().invoke(
         main, ["--cache-dir", str(release_cache), "verify", "--release", version, "--json"]
     )
+    # Every write of the simulation stayed inside its scratch folder.
+    assert outside_writes() == before
     assert result.exit_code in (0, 1), result.output
     report = json.loads(result.output)
     assert report["version"] == version

@@ -11,6 +11,25 @@ import { fileURLToPath } from "node:url";
 
 let exportsByUrl = new Map();
 let esmDirs = new Set();
+let scratchTmp = null;
+
+// OpenClaw hard-codes "/tmp/openclaw" as its preferred temp and log folder, and from
+// 2026.9 "/tmp" for its state-database lock files: in the harness these literals read as
+// the scratch temp folder instead (in memory; no file changes), so a simulation never
+// writes into the log or the locks of a real gateway on the same machine.
+const TMP_LITERAL = '"/tmp';
+
+function redirectTmp(result, tmp) {
+  if (!tmp || result.format !== "module" || result.source == null) return result;
+  const src = result.source;
+  const bytes = typeof src === "string" ? null : Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+  if (!(bytes ? bytes.includes(TMP_LITERAL) : src.includes(TMP_LITERAL))) return result;
+  const text = bytes ? bytes.toString("utf8") : src;
+  const source = text
+    .replaceAll('"/tmp/openclaw"', JSON.stringify(`${tmp}/openclaw`))
+    .replaceAll('"/tmp"', JSON.stringify(tmp));
+  return source === text ? result : { ...result, source };
+}
 
 function addExports(result, names) {
   if (!names || result.format !== "module") return result;
@@ -47,6 +66,7 @@ function sibling(specifier, parentURL, dirs) {
 export async function initialize(data) {
   exportsByUrl = new Map(Object.entries(data?.exports ?? {}));
   esmDirs = new Set(data?.esmDirs ?? []);
+  scratchTmp = data?.scratchTmp ?? null;
 }
 
 export async function resolve(specifier, context, nextResolve) {
@@ -54,16 +74,17 @@ export async function resolve(specifier, context, nextResolve) {
 }
 
 export async function load(url, context, nextLoad) {
-  return addExports(await nextLoad(url, context), exportsByUrl.get(url));
+  return addExports(redirectTmp(await nextLoad(url, context), scratchTmp), exportsByUrl.get(url));
 }
 
 // The same as in-thread synchronous hooks (module.registerHooks, Node 22.15+).
-export function inThreadHooks(exports, dirs) {
+export function inThreadHooks(exports, dirs, tmp) {
   const byUrl = new Map(Object.entries(exports));
   const esm = new Set(dirs);
   return {
     resolve: (specifier, context, nextResolve) =>
       sibling(specifier, context.parentURL, esm) ?? nextResolve(specifier, context),
-    load: (url, context, nextLoad) => addExports(nextLoad(url, context), byUrl.get(url)),
+    load: (url, context, nextLoad) =>
+      addExports(redirectTmp(nextLoad(url, context), tmp), byUrl.get(url)),
   };
 }

@@ -10,6 +10,11 @@ import { pathToFileURL } from "node:url";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
 
+// The tool holds our stdin open: its end means the tool is gone (killed, even), so stop.
+process.stdin.on("end", () => process.exit(137));
+process.stdin.on("error", () => process.exit(137));
+process.stdin.resume();
+
 // The clock rule (DESIGN.md): every Date.now() read advances at least 1 ms, as on a loaded
 // machine, so recovery that needs two reads to land in the same millisecond fails every
 // time; `offsetMs` moves this process's time (process B runs after the grace), and a
@@ -48,10 +53,12 @@ const inThread =
 let hookStats = null;
 if (inThread) {
   const hooks = await import("./hooks.mjs");
-  nodeModule.registerHooks(hooks.inThreadHooks(exportsByUrl, esmDirs));
+  nodeModule.registerHooks(hooks.inThreadHooks(exportsByUrl, esmDirs, config.scratchTmp));
   hookStats = hooks.stats;
 } else {
-  nodeModule.register("./hooks.mjs", import.meta.url, { data: { exports: exportsByUrl, esmDirs } });
+  nodeModule.register("./hooks.mjs", import.meta.url, {
+    data: { exports: exportsByUrl, esmDirs, scratchTmp: config.scratchTmp },
+  });
 }
 emit("hooks", { mode: inThread ? "in-thread" : "off-thread" });
 
