@@ -66,6 +66,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="apply + rollback on every stable release 2026.4.5 - 7.35",
     )
     parser.addoption(
+        "--crash-all",
+        action="store_true",
+        help="the crash sweep with at least 100 random kills per release and command",
+    )
+    parser.addoption(
         "--hostile-all",
         action="store_true",
         help="the full hostile-input corpus (thousands of stores) instead of the short one",
