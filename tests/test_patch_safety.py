@@ -216,3 +216,62 @@ def test_recovery_removes_the_temporary_files_a_killed_write_left(env):
     assert not ours.exists() and foreign.exists()
     foreign.unlink()
     assert digests(root) == pristine
+
+
+WRITER = """
+import json, os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+base = json.loads(open(path).read())
+n = 0
+while not os.path.exists(stop):
+    n += 1
+    base["jobs"][0]["name"] = f"rewritten {n}"
+    tmp = f"{path}.{os.getpid()}.tmp"  # as OpenClaw saves: a temp file renamed over it
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(base, indent=2))
+    os.replace(tmp, path)
+    time.sleep(0.002 if n % 2 else 0.05)
+"""
+
+
+def test_migrate_against_a_writer_rewriting_the_store_in_a_loop(env, tmp_path):
+    """The gateway saves jobs.json while migrate runs: each migrate either writes a whole
+    migrated file or refuses with the store unchanged by it, never a mix or a stray file."""
+    import sys
+
+    _root, state, cache = env
+    jobs = state / "cron" / "jobs.json"
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(jobs), str(stop)])
+    outcomes: dict[int, int] = {}
+    try:
+        for _ in range(15):
+            done = subprocess.run(
+                own_command(
+                    "--cache-dir",
+                    str(cache),
+                    "store",
+                    "migrate",
+                    "--state-dir",
+                    str(state),
+                    "--json",
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode in (0, 3), done.stderr
+            if done.returncode == 3:
+                assert "changed while it was being migrated" in done.stderr, done.stderr
+            outcomes[done.returncode] = outcomes.get(done.returncode, 0) + 1
+            value = json.loads(jobs.read_text())  # always a whole file
+            assert value["jobs"]
+    finally:
+        stop.write_text("")
+        writer.wait(30)
+    backups = sorted(p.name for p in jobs.parent.glob("jobs.json.openclaw-patcher-*.bak"))
+    migrated = outcomes.get(0, 0)
+    assert len(backups) <= migrated  # a refused migrate keeps no backup
+    assert not list(jobs.parent.glob("*.openclaw-patcher-*.tmp"))
+    print(f"\nmigrate against a writer: exit codes {outcomes}")
