@@ -13,19 +13,17 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import nodesemver
 from packaging.version import InvalidVersion, Version
 
 from patcher.errors import EnvironmentMissing, PatcherError
 from patcher.releases import fetch_package, package_versions
-
-_COMPARATOR = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*v?(\d+(?:\.(?:\d+|[xX*]))*(?:\.(?:\d+|[xX*]))?)$")
 
 
 def _parse(version: str) -> Version | None:
@@ -35,56 +33,32 @@ def _parse(version: str) -> Version | None:
         return None
 
 
-def _bounds(op: str, text: str) -> list[tuple[str, Version]]:
-    """One semver comparator as (operator, version) pairs over full x.y.z versions."""
-    parts = [p for p in text.split(".") if p not in ("x", "X", "*")]
-    nums = [int(p) for p in parts] + [0] * (3 - len(parts))
-    base = Version(".".join(map(str, nums[:3])))
-    partial = len(parts) < 3
-    if op in ("^", "~") or (op in ("", "=") and partial):
-        if op == "^":
-            idx = next((i for i, n in enumerate(nums[:3]) if n), 2)
-        elif op == "~":
-            idx = 0 if len(parts) == 1 else 1
-        else:
-            idx = max(len(parts) - 1, 0)
-        upper = nums[:idx] + [nums[idx] + 1] + [0] * (2 - idx)
-        return [(">=", base), ("<", Version(".".join(map(str, upper))))]
-    return [(op or "=", base)]
-
-
 def satisfies(version: str, engines: str | None) -> bool:
-    """Whether a Node version (`v22.14.0`) satisfies an npm engines range."""
-    found = _parse(version)
-    if found is None:
+    """Whether a Node version (`v22.14.0`) satisfies an npm engines range, by npm's own
+    rules (node-semver, a port of npm's `semver`): hyphen ranges, x-ranges, `^`, `~`,
+    `||`; a pre-release such as `v24.0.0-rc.1` satisfies no range without one."""
+    if not engines or not engines.strip():
+        engines = "*"
+    try:
+        return bool(nodesemver.satisfies(version.strip(), engines, loose=False))
+    except (ValueError, TypeError):
         return False
-    if not engines or engines.strip() in ("*", ""):
-        return True
-    check = {
-        ">=": found.__ge__,
-        ">": found.__gt__,
-        "<=": found.__le__,
-        "<": found.__lt__,
-        "=": found.__eq__,
-    }
-    for alternative in engines.split("||"):
-        tokens = re.findall(r"(?:>=|<=|>|<|=|\^|~)?\s*v?[\dxX*.]+", alternative)
-        if not tokens:
-            continue
-        ok = True
-        for token in tokens:
-            match = _COMPARATOR.match(token.strip())
-            if not match:
-                ok = False
-                break
-            if not all(
-                check[op](bound) for op, bound in _bounds(match.group(1) or "", match.group(2))
-            ):
-                ok = False
-                break
-        if ok:
-            return True
-    return False
+
+
+def _lower_majors(engines: str) -> list[int]:
+    """The Node majors a range starts from, one per `||` alternative (22 where it has no
+    lower bound): where provisioning looks first."""
+    try:
+        alternatives = nodesemver.make_range(engines, loose=False).set
+    except (ValueError, TypeError):
+        return [22]
+    majors = set()
+    for comparators in alternatives:
+        lows = [
+            c.semver.major for c in comparators if c.operator in (">=", ">", "=", "") and c.value
+        ]
+        majors.add(max(lows) if lows else 22)
+    return sorted(majors)
 
 
 def node_version(node: Path) -> str | None:
@@ -129,10 +103,6 @@ def _candidates(install_root: Path | None) -> list[tuple[Path, str]]:
     if on_path:
         found.append((Path(on_path), "PATH"))
     return found
-
-
-def _lower_majors(engines: str) -> list[int]:
-    return sorted({int(m) for m in re.findall(r">=?\s*v?(\d+)", engines)} or {22})
 
 
 def _binary(root: Path) -> Path:

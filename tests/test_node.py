@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,84 @@ def test_no_node_at_all_is_a_missing_environment(tmp_path, monkeypatch):
     monkeypatch.setattr(node_mod, "package_versions", lambda spec: [])
     with pytest.raises(EnvironmentMissing, match="no node-.* release satisfies"):
         find_node(">=99", tmp_path / "cache")
+
+
+RANGES = [
+    "*",
+    "",
+    ">=22",
+    ">=22.14.0",
+    "^22.14",
+    "~22.14.1",
+    "22.x",
+    "22",
+    "22.0.0 - 22.10.0",
+    "22 - 24",
+    ">=22.22.3 <23 || >=24.15.0 <25",
+    ">=24.16",
+    "<23",
+    ">22.1.0 <=22.9",
+    "=22.12.0",
+    "v22.12.0",
+    ">=v22",
+    "^0.9",
+    "~0",
+    "22.14.x || >=24",
+    ">=22.0.0-rc.1",
+    "1.2.3 - 2",
+    ">= 22.14",
+    "bogus",
+    ">=22 <21",
+]
+VERSIONS = [
+    "v22.14.0",
+    "22.14.0",
+    "22.10.0",
+    "22.11.0",
+    "22.22.3",
+    "23.0.0",
+    "24.0.0-rc.1",
+    "v24.0.0-rc.1",
+    "24.15.0",
+    "24.16.0",
+    "25.0.0",
+    "22.0.0-rc.1",
+    "22.0.0",
+    "21.9.9",
+    "0.9.5",
+    "1.5.0",
+    "2.9.9",
+]
+
+
+def test_ranges_are_judged_as_npm_judges_them(tmp_path):
+    """Every (version, range) pair against npm's own `semver` package, run by Node: the
+    library that judges engines.node here must give npm's answer."""
+    import itertools
+    import shutil
+    import subprocess
+
+    npm_root = subprocess.run(
+        ["npm", "root", "-g"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    semver = Path(npm_root) / "npm" / "node_modules" / "semver"
+    assert (semver / "package.json").is_file(), "npm ships its semver package"
+    pairs = list(itertools.product(VERSIONS, RANGES))
+    script = (
+        f"const semver = require({json.dumps(str(semver))});"
+        "const pairs = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(pairs.map(([v, r]) => {"
+        "  try { return semver.satisfies(v, r); } catch { return false; } })));"
+    )
+    done = subprocess.run(
+        [shutil.which("node"), "-e", script],
+        input=json.dumps(pairs),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    npm_says = json.loads(done.stdout)
+    ours = [satisfies(v, r) for v, r in pairs]
+    differ = [(p, n) for p, n, o in zip(pairs, npm_says, ours, strict=True) if n != o]
+    assert differ == [], differ
+    assert satisfies("22.5.0", "22.0.0 - 22.10.0") and not satisfies("v24.0.0-rc.1", ">=22")
