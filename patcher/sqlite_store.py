@@ -59,8 +59,15 @@ def store_key(location: StoreLocation) -> str:
     return os.path.normpath(os.path.abspath(location.jobs_path))
 
 
+def _text(raw: bytes) -> str:
+    # A damaged database can hold text that is not UTF-8: read it, never crash on it.
+    return raw.decode("utf-8", "replace")
+
+
 def _connect_ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+    db.text_factory = _text
+    return db
 
 
 def _unusable(path: Path) -> str | None:
@@ -81,8 +88,9 @@ def _unusable(path: Path) -> str | None:
 
 
 def _damage(db: sqlite3.Connection) -> str | None:
-    """SQLite's own `quick_check`: None when the database is sound, else its first finding."""
-    rows = db.execute("PRAGMA quick_check").fetchall()
+    """SQLite's own `integrity_check` (not `quick_check`, which misses an index that lost
+    rows): None when the database is sound, else its first findings."""
+    rows = db.execute("PRAGMA integrity_check(3)").fetchall()
     return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
 
 
@@ -198,7 +206,7 @@ def inspect(path: Path, key: str) -> tuple[dict[str, Any], list[Problem]]:
                 facts["active_job_ids"] = ids if isinstance(ids, list) else None
             else:
                 facts["active_job_ids"] = None
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged schema: not UTF-8 even
         facts["error"] = f"{path} cannot be read ({exc}): is it an OpenClaw state database?"
     finally:
         db.close()
@@ -249,7 +257,7 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
     try:
         with contextlib.closing(_connect_ro(path)) as db:
             held = _held(db, key)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} cannot be read ({exc}): run store validate.") from exc
     if held is not None:
         return Migration(path, "already-migrated", held, kind="sqlite")
@@ -257,6 +265,7 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
         return Migration(path, "would-migrate", ids, kind="sqlite")
     try:
         db = sqlite3.connect(path, timeout=LOCK_WAIT_S, isolation_level=None)
+        db.text_factory = _text
     except sqlite3.Error as exc:
         raise UsageError(f"{path} cannot be opened ({exc}): check its permissions.") from exc
     backup = None
@@ -300,7 +309,7 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
             (PLUGIN_ID, NAMESPACE, key, value, now_ms),
         )
         db.execute("COMMIT")
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         if db.in_transaction:
             db.execute("ROLLBACK")
         if backup is not None:

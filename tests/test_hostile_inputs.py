@@ -187,7 +187,10 @@ def test_hostile_sqlite_stores(tmp_path, request):
     for name, state in cases:
         db_path = state / "state" / "openclaw.sqlite"
         # WAL folded in, so the file's bytes say what the database holds.
-        with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db_path)) as db:
+        with (
+            contextlib.suppress(sqlite3.Error, UnicodeDecodeError),
+            closing(sqlite3.connect(db_path)) as db,
+        ):
             db.execute("PRAGMA journal_mode=DELETE")
         before = db_path.read_bytes()
         validated = cli("store", "validate", "--state-dir", str(state))
