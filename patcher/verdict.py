@@ -12,6 +12,11 @@ from typing import Any
 
 from patcher.families import AFFECTED, UNKNOWN
 
+# The kinds of a scenario's failures (`failure_kinds` in verify's JSON).
+LOST = "lost"  # a record the sweeper marked lost ("backing session missing"): #79196
+STUCK = "stuck"  # a dead run's record left running after every run ended
+OTHER = "other"
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -42,9 +47,7 @@ def judge(report: dict[str, Any] | None) -> Verdict:
     if status == UNKNOWN or status is None:
         return Verdict(False, f"the release's code shape is {status or 'not judged'}")
     if status != AFFECTED:
-        if pristine and pristine.get("bug_reproduced"):
-            return Verdict(False, f"the bug shows on a release judged {status}")
-        return Verdict(True)
+        return _judge_unaffected(report, status, pristine)
     if pristine is None:
         if patched is None:
             return Verdict(False, "neither side of the release was verified")
@@ -64,3 +67,31 @@ def judge(report: dict[str, Any] | None) -> Verdict:
     if report.get("rollback_identical") is not True:
         return Verdict(False, "rollback did not restore every file byte-identical")
     return Verdict(True)
+
+
+def _judge_unaffected(
+    report: dict[str, Any], status: str, pristine: dict[str, Any] | None
+) -> Verdict:
+    """A release judged not affected or fixed upstream must be shown so: its pristine side
+    ran and holds every scenario, or (without cron reconciliation in its sweeper, before
+    2026.4.5) fails only by leaving dead runs running; a release without a sweeper has
+    nothing to run."""
+    if report.get("no_sweeper"):
+        return Verdict(True)
+    if pristine is None:
+        return Verdict(False, "the pristine release was not verified")
+    if pristine.get("bug_reproduced"):
+        return Verdict(False, f"the bug shows on a release judged {status}")
+    if pristine.get("ok") is True:
+        return Verdict(True)
+    kinds = {
+        kind
+        for scenario in (pristine.get("scenarios") or {}).values()
+        for kind in scenario.get("failure_kinds", [OTHER])
+    }
+    if pristine.get("cron_reconciliation") is False and kinds <= {STUCK}:
+        return Verdict(True)
+    return Verdict(
+        False,
+        report.get("summary") or "the simulation does not hold on the release's own code",
+    )

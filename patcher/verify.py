@@ -38,7 +38,7 @@ from patcher.scan import remembered
 from patcher.scratchcopy import repaired_copy, rolled_back_identical, scratch
 from patcher.statedir import StoreLocation
 from patcher.store import ACTIVE_JOB_IDS, inspect_store
-from patcher.verdict import Verdict, judge
+from patcher.verdict import LOST, OTHER, STUCK, Verdict, judge
 
 HARNESS_NAMES = (
     "CronService",
@@ -60,9 +60,6 @@ SCENARIOS = (
 )
 
 
-LOST = "lost"  # a record the sweeper marked lost ("backing session missing"): #79196
-STUCK = "stuck"  # a dead run's record left running after every run ended
-OTHER = "other"
 
 
 @dataclass
@@ -85,6 +82,8 @@ class ScenarioResult:
         return {
             "passed": self.passed,
             "failures": [message for _, message in self.failures],
+            # lost, stuck or other, one per failure: what the verdict rule reads.
+            "failure_kinds": [kind for kind, _ in self.failures],
             "notes": self.notes,
             "records": self.records,
         }
@@ -107,6 +106,12 @@ class SideResult:
         return all(s.passed for s in self.scenarios.values())
 
     @property
+    def only_stuck(self) -> bool:
+        """Every failure is a dead run left running (nothing lost, nothing else wrong)."""
+        kinds = {kind for s in self.scenarios.values() for kind, _ in s.failures}
+        return kinds <= {STUCK}
+
+    @property
     def bug_reproduced(self) -> bool:
         """#79196 shows: a record marked lost, or a dead run left running by a sweeper that
         reconciles cron records."""
@@ -117,6 +122,7 @@ class SideResult:
         out: dict[str, Any] = {"ok": self.ok}
         if pristine:
             out["bug_reproduced"] = self.bug_reproduced
+        out["cron_reconciliation"] = self.cron_reconciliation
         out["scenarios"] = {name: s.to_json() for name, s in self.scenarios.items()}
         out["seconds"] = round(self.seconds, 1)
         out["node"] = self.node
@@ -469,6 +475,7 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
     summary: str = ""
     rollback_identical: bool | None = None  # None: no patched copy was made
+    no_sweeper: bool = False  # a release without a task sweeper: nothing can be marked lost
 
     @property
     def verdict(self) -> Verdict:
@@ -491,6 +498,7 @@ class VerifyReport:
             "pristine": self.pristine.to_json(pristine=True) if self.pristine else None,
             "patched": self.patched.to_json(pristine=False) if self.patched else None,
             "rollback_identical": self.rollback_identical,
+            "no_sweeper": self.no_sweeper,
             "notes": self.notes,
             "summary": self.summary,
         }
@@ -521,6 +529,7 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             f"{install.root}: {verdict.reason}; verify refuses an unknown code shape."
         )
     if not detection.bundles.primaries("sweeper"):
+        report.no_sweeper = True
         report.summary = "no task sweeper in this release: cron runs are never marked lost"
         return report
     deps_key = install.version if fetched else None
@@ -558,11 +567,16 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             )
         elif report.pristine.ok:
             report.summary = f"{verdict.status}: every scenario of the restart contract holds"
-        else:
+        elif not reconciles and report.pristine.only_stuck:
             report.summary = (
                 f"{verdict.status}: #79196 does not show (no record is marked lost); this "
                 "release's sweeper never reconciles cron records, so dead runs stay running "
                 f"as they always did here ({side_summary(report.pristine)})"
+            )
+        else:
+            report.summary = (
+                f"{verdict.status}, but the simulation does not hold on the release's own "
+                f"code ({side_summary(report.pristine)}): nothing is proven here"
             )
         return report
     if not reproduced:
