@@ -16,21 +16,27 @@ from pathlib import Path
 
 from patcher.errors import RefusedError, UsageError
 
-# Every temporary file the tool writes is named `.<name>.openclaw-patcher-<random>.tmp`, so
-# recovery can delete what a killed write left, and nothing else.
+# Every temporary file the tool writes is named `.<name>.openclaw-patcher-<pid>-<random>.tmp`,
+# so recovery can delete what a killed write left, and nothing else: not another user's
+# file, not one a live run (with another cache, another user) is writing right now.
 TEMP_TAG = "openclaw-patcher-"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{TEMP_TAG}{os.getpid()}-"
 
 
 def temp_path(path: Path) -> Path:
     """A fresh temporary name beside `path` (see TEMP_TAG)."""
-    return path.with_name(f".{path.name}.{TEMP_TAG}{os.urandom(4).hex()}.tmp")
+    return path.with_name(f"{_temp_prefix(path)}{os.urandom(4).hex()}.tmp")
 
 
 class ChangedSinceRead(RefusedError):
     """The file changed between our read and our write: someone else (the gateway) wrote it."""
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable (where the platform can open a folder)."""
     with contextlib.suppress(OSError):  # not every platform can open a directory
         fd = os.open(directory, os.O_RDONLY)
         try:
@@ -81,28 +87,29 @@ def write_backup(path: Path, content: bytes, mode: int) -> Path:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
-        os.link(tmp, target)  # never over a backup that appeared meanwhile
+        # A fresh name under the store's lock: a rename works on every file system (a hard
+        # link does not on vfat, exFAT or SMB).
+        os.replace(tmp, target)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return target
 
 
 def replace_file(path: Path, content: bytes, expected: bytes | None, mode: int) -> None:
     """Atomically replace `path` with `content` if it still holds `expected` (None: absent)."""
     _check_unchanged(path, expected)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{TEMP_TAG}", suffix=".tmp"
-    )
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
             fh.flush()
-            with contextlib.suppress(OSError):  # keep the owner when we may (running as root)
-                st = path.stat()
-                os.fchown(fh.fileno(), st.st_uid, st.st_gid)
+            if hasattr(os, "fchown"):  # keep the owner when we may (running as root)
+                with contextlib.suppress(OSError):
+                    st = path.stat()
+                    os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             # After the chown, which clears set-user-ID and set-group-ID bits.
             os.fchmod(fh.fileno(), mode & 0o7777)
             os.fsync(fh.fileno())
@@ -113,7 +120,7 @@ def replace_file(path: Path, content: bytes, expected: bytes | None, mode: int) 
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def check_destination(path: Path, what: str = "--output") -> None:
@@ -138,9 +145,7 @@ def check_destination(path: Path, what: str = "--output") -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a report whole or not at all: a temporary file beside it, renamed over it."""
-    fd, tmp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{TEMP_TAG}", suffix=".tmp"
-    )
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -162,8 +167,14 @@ def _umask() -> int:
 
 
 def remove_temp_files(folder: Path, name: str | None = None) -> None:
-    """Delete the temporary files of ours a killed write left in `folder` (of `name` only)."""
+    """Delete the temporary files of ours that a killed write left in `folder` (of `name`
+    only): those whose process is gone."""
+    import psutil
+
     pattern = f".{name}.{TEMP_TAG}*.tmp" if name else f".*.{TEMP_TAG}*.tmp"
     for tmp in folder.glob(pattern):
+        pid = tmp.name.rsplit(TEMP_TAG, 1)[-1].split("-", 1)[0]
+        if pid.isdigit() and psutil.pid_exists(int(pid)) and int(pid) != os.getpid():
+            continue  # a live run is writing it
         with contextlib.suppress(OSError):
             tmp.unlink()

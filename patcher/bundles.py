@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.errors import RefusedError
+from patcher.safeio import NotReadable, read_regular
 from patcher.scan import scan
 
 ROLES = ("active-jobs", "sweeper", "cron-service", "cron-store")
@@ -191,8 +192,8 @@ def _check_store(snippet: str) -> dict[str, Any] | None:
 
 def _file_hits(path: Path, needle_ids: list[int]) -> Iterator[RoleHit]:
     try:
-        data = path.read_bytes()
-    except OSError:  # removed or made unreadable since the prefilter read it
+        data = read_regular(path)
+    except (OSError, NotReadable):  # removed or swapped since the prefilter read it
         return
     has_regions = REGION_START in data
     primary = has_regions
@@ -278,7 +279,10 @@ def locate_definitions(
             owner.append(name)
     found: dict[str, list[Path]] = {name: [] for name in names}
     for path, hit_ids in scan(dist, needles).items():
-        data = Path(path).read_bytes()
+        try:
+            data = read_regular(path)
+        except (OSError, NotReadable):  # removed or swapped since the prefilter read it
+            continue
         if b"//#region " not in data:
             continue  # a minified all-in-one copy (dist/worker/), never the module we load
         for name in {owner[i] for i in hit_ids}:
@@ -309,7 +313,11 @@ _EXPORT_CLAUSE = re.compile(rb"export\s*\{([^}]*)\}\s*;?\s*$")
 def export_name(chunk: Path, name: str) -> str:
     """The name under which `chunk` exports the binding `name` (a minified letter, usually),
     read from its export clause; raises ShapeError when it does not export it."""
-    match = _EXPORT_CLAUSE.search(chunk.read_bytes().rstrip())
+    try:
+        data = read_regular(chunk)
+    except (OSError, NotReadable) as exc:
+        raise ShapeError(f"{chunk} cannot be read ({exc}): reinstall the release.") from exc
+    match = _EXPORT_CLAUSE.search(data.rstrip())
     if match:
         for part in match.group(1).decode("utf-8", "replace").split(","):
             local, _, exported = part.strip().partition(" as ")

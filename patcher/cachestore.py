@@ -236,7 +236,10 @@ def _tree_entries(root: Path) -> dict[str, os.stat_result]:
         ours = rel_dir == "node_modules" or rel_dir.startswith("node_modules" + os.sep)
         for name in (*filenames, *dirnames):
             path = os.path.join(dirpath, name)
-            st = os.lstat(path)
+            try:
+                st = os.lstat(path)
+            except OSError:  # gone since the folder was listed: not part of the tree
+                continue
             if stat.S_ISDIR(st.st_mode):
                 continue
             rel = os.path.relpath(path, root).replace(os.sep, "/")
@@ -263,13 +266,31 @@ def record_tree(root: Path, digests: dict[str, str] | None = None) -> None:
     os.replace(tmp, target)
 
 
-def tree_changes(root: Path) -> list[str] | None:
-    """The paths under `root` that differ from the record (changed, added, removed, a
-    mode changed), [] when none does; None when there is no readable record. A file whose
-    size, inode and mtime are as recorded is taken as unchanged; any other is hashed."""
+def _read_record(root: Path) -> dict[str, list] | None:
+    """The record beside `root`, or None when it is missing or not what record_tree wrote."""
     try:
         files = json.loads((root.parent / TREE_RECORD).read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, dict):
+        return None
+    for entry in files.values():
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 5
+            and isinstance(entry[0], str)
+            and all(isinstance(n, int) for n in entry[1:])
+        ):
+            return None
+    return files
+
+
+def tree_changes(root: Path) -> list[str] | None:
+    """The paths under `root` that differ from the record (changed, added, removed, a
+    mode changed), [] when none does; None when there is no usable record. A file whose
+    size, inode and mtime are as recorded is taken as unchanged; any other is hashed."""
+    files = _read_record(root)
+    if files is None:
         return None
     changed = []
     entries = _tree_entries(root)
@@ -281,7 +302,10 @@ def tree_changes(root: Path) -> list[str] | None:
         sha, size, mode, ino, mtime_ns = known
         same_stat = (stat.S_IMODE(st.st_mode), st.st_size) == (mode, size)
         trusted = same_stat and (st.st_ino, st.st_mtime_ns) == (ino, mtime_ns)
-        if not same_stat or (not trusted and file_sha256(root / rel) != sha):
+        try:
+            if not same_stat or (not trusted and file_sha256(root / rel) != sha):
+                changed.append(rel)
+        except OSError:  # unreadable or gone: not the release's file any more
             changed.append(rel)
     changed += [rel for rel in files if rel not in entries]
     return sorted(changed)
@@ -290,9 +314,8 @@ def tree_changes(root: Path) -> list[str] | None:
 def forget_changed(cache: Path, root: Path) -> None:
     """Drop the store entries that the changed files of `root` still share an inode with:
     an edit in place changed the stored copy too, whose name no longer says its content."""
-    try:
-        files = json.loads((root.parent / TREE_RECORD).read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+    files = _read_record(root)
+    if files is None:
         return
     for rel in tree_changes(root) or []:
         if rel not in files:

@@ -551,6 +551,8 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, exp
     destination = Path(output) if output else None
     if destination is not None:  # before minutes of work, not after
         check_destination(destination)
+    if expect and not merge:
+        raise UsageError("--expect goes with --merge: pass both, or neither.")
     if merge:
         rows = m.merge(Path(merge), m.parse_expected(expect) if expect else ())
         if not rows:

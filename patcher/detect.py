@@ -10,6 +10,7 @@ from typing import Any
 from patcher.bundles import MARKER_PREFIX, ROLES, BundleMap, map_bundles
 from patcher.families import AFFECTED, Verdict, classify
 from patcher.install import DiscoveryContext, Install, discover
+from patcher.safeio import NotReadable, read_regular
 from patcher.transaction import InstallRecord, file_states
 
 DETECT_SCHEMA = "openclaw-patcher/detect/1"
@@ -78,8 +79,8 @@ def marked_files(detection: Detection) -> list[str]:
     found = []
     for role in ROLES:
         for hit in detection.bundles.primaries(role):
-            with contextlib.suppress(OSError):
-                if needle in hit.path.read_bytes():
+            with contextlib.suppress(OSError, NotReadable):
+                if needle in read_regular(hit.path):
                     found.append(hit.path.relative_to(root).as_posix())
     return sorted(set(found))
 
@@ -104,6 +105,13 @@ def patch_state(detection: Detection, record: InstallRecord) -> tuple[str, str]:
                 "cache that patched it, or reinstall the release"
             )
         return "pristine", "affected and not patched"
+    if manifest.get("state") != "applied":
+        # A live apply or rollback (detect and --dry-run do not wait for its lock), or one
+        # a kill interrupted: the next apply, status or rollback undoes or completes it.
+        return "pristine", (
+            f"an apply or rollback is in progress or was interrupted (journal state "
+            f"{manifest.get('state')}): the next status, apply or rollback finishes it"
+        )
     unrecorded = sorted(set(marked) - {e["path"] for e in manifest["files"]})
     if unrecorded:
         return "drifted", (

@@ -26,6 +26,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from patcher.bundles import MARKER_PREFIX, ShapeError, export_name, locate_definitions
 from patcher.errors import RefusedError, UsageError
 from patcher.families import parse_version
+from patcher.safeio import NotReadable, read_regular
 from patcher.validation import problems
 
 SPECS_PACKAGE = "patcher.specs"
@@ -315,9 +316,11 @@ def parse_errors(text: str) -> int:
 def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
     """Apply `edits` to the text of `path` in memory, each matched on the original text."""
     try:
-        original = path.read_bytes().decode("utf-8")
+        original = read_regular(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PlanRefused(f"{path} is not UTF-8 text: refusing to edit it.") from exc
+    except NotReadable as exc:
+        raise PlanRefused(str(exc)) from exc
     present = [e for e in edits if e.marker in original]
     if present and len(present) != len(edits):
         raise PlanRefused(

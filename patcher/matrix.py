@@ -1,8 +1,9 @@
 """`matrix`: `verify --release` over many releases, in parallel, in one report.
 
-Each release runs in a process of its own (`python -m patcher verify --release V --json`:
-the pristine release, a scratch copy repaired by `apply`, and that copy's rollback compared
-file by file), so releases never share a scratch dir, a state dir or a Node process. What
+Each release runs in a process of its own (`verify --release V --json`, started with this
+Python and this package's code, patcher/selfexec.py): the pristine release, a scratch copy
+repaired by `apply`, and that copy's rollback compared file by file. So releases never
+share a scratch dir, a state dir or a Node process. What
 they share is the cache (releases, Node builds, dependency installs, npm's cache), each
 entry written under its own file lock (patcher/locks.py `waiting`).
 """
@@ -25,7 +26,7 @@ from xml.etree import ElementTree
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
-from patcher.families import AFFECTED, parse_version
+from patcher.families import parse_version
 from patcher.selfexec import own_command
 from patcher.verdict import Verdict, judge
 
@@ -44,10 +45,6 @@ class Row:
     @property
     def status(self) -> str:
         return (self.report or {}).get("status") or "error"
-
-    @property
-    def needs_repair(self) -> bool:
-        return self.status == AFFECTED
 
     @property
     def bug_reproduced(self) -> bool | None:
@@ -132,7 +129,9 @@ def parse_expected(text: str) -> list[str]:
         value = json.loads(text)
     except ValueError:
         value = None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and parse_version(v) is not None for v in value
+    ):
         raise UsageError(
             f"--expect {text!r} is not a JSON list of versions (as --list-json prints): fix it."
         )
@@ -206,11 +205,15 @@ def run_release(version: str, cache: Path) -> Row:
     started = time.monotonic()
     try:
         done = _patcher(cache, "verify", "--release", version, "--json")
+        reason = done.stderr.strip().removeprefix("error: ") or f"exit {done.returncode}"
         if done.returncode not in (0, 1):
-            row.error = done.stderr.strip().removeprefix("error: ") or f"exit {done.returncode}"
+            row.error = reason
             return row
-        row.report = json.loads(done.stdout)
-    except (subprocess.TimeoutExpired, ValueError, OSError) as exc:
+        try:
+            row.report = json.loads(done.stdout)
+        except ValueError:  # exit 1 without a report: a failure that said why on stderr
+            row.error = reason
+    except (subprocess.TimeoutExpired, OSError) as exc:
         row.error = str(exc)
     finally:
         row.seconds["total"] = time.monotonic() - started

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from patcher.errors import UsageError
 
 # Bundles are at most tens of MB (the largest chunk of any release is about 50 MB).
 MAX_BYTES = 256 * 1024 * 1024
-_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+# Binary on Windows (no newline translation, no stop at 0x1A), never blocking on a FIFO.
+_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 class NotReadable(UsageError):
@@ -59,11 +64,3 @@ def read_regular(path: str | os.PathLike, limit: int = MAX_BYTES, head: bool = F
 
 def read_regular_text(path: str | os.PathLike, limit: int = MAX_BYTES) -> str:
     return read_regular(path, limit).decode("utf-8")
-
-
-def is_regular(path: Path) -> bool:
-    """Whether `path` (following symlinks) is a regular file."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False

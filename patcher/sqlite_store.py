@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from patcher.atomic import backup_path
+from patcher.atomic import backup_path, temp_path
 from patcher.errors import RefusedError, UsageError
 from patcher.jsonio import MAX_DEPTH, depth
 from patcher.statedir import StoreLocation
@@ -232,17 +232,18 @@ def delete_active_row(path: Path, key: str) -> None:
 def _backup(db_path: Path) -> Path:
     """A consistent copy of the database (SQLite's backup API, WAL included), mode kept."""
     target = backup_path(db_path)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, db_path.stat().st_mode & 0o777)
+    tmp = temp_path(target)  # whole or not at all: copied under a temporary name, renamed
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, db_path.stat().st_mode & 0o777)
     os.close(fd)
     try:
         with (
             contextlib.closing(_connect_ro(db_path)) as src,
-            contextlib.closing(sqlite3.connect(target)) as dst,
+            contextlib.closing(sqlite3.connect(tmp)) as dst,
         ):
             src.backup(dst)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -270,6 +271,14 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
         raise UsageError(f"{path} cannot be opened ({exc}): check its permissions.") from exc
     backup = None
     try:
+        # Checked before the write lock is taken (it reads the whole database, and the
+        # gateway must not wait that long); the rows we add do not depend on the rest.
+        damage = _damage(db)
+        if damage:
+            raise UsageError(
+                f"{path} fails SQLite's integrity check ({damage}): nothing was written; "
+                "restore it from a backup."
+            )
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -281,12 +290,6 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
             raise RefusedError(
                 f"{path} has no plugin_state_entries table, which OpenClaw 2026.6.1+ creates: "
                 "start the gateway once with this release, stop it, and retry."
-            )
-        damage = _damage(db)  # under the write lock: what we check is what we write to
-        if damage:
-            raise UsageError(
-                f"{path} fails SQLite's integrity check ({damage}): nothing was written; "
-                "restore it from a backup."
             )
         columns = {r[1] for r in db.execute("PRAGMA table_info(plugin_state_entries)")}
         if not columns >= PLUGIN_STATE_COLUMNS:

@@ -247,10 +247,9 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
     store is refused untouched. The original is backed up before the atomic rewrite, and the
     rewrite is refused if the file changed since it was read.
     """
-    # Callers hold the store's lock (patcher.locks.store_lock): what a killed migrate of
-    # ours left beside the store files is ours to remove.
-    for path in (location.jobs_path, location.state_path):
-        remove_temp_files(path.parent, path.name)
+    if not dry_run:  # what a killed migrate of ours left beside the store files
+        for path in (location.jobs_path, location.state_path):
+            remove_temp_files(path.parent, path.name)
     report = inspect_store(location)
     if report.kind == "none":
         return Migration(None, "nothing-to-migrate", [])

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from patcher.atomic import fsync_dir, replace_file, temp_path
 from patcher.atomic import remove_temp_files as remove_temp_files_in
-from patcher.atomic import replace_file, temp_path
+from patcher.cachestore import SCRATCH
 from patcher.errors import RefusedError
 from patcher.locks import install_lock
 from patcher.safeio import NotReadable, read_regular
@@ -78,7 +79,10 @@ class InstallRecord:
         self.backup_dir = self.dir / "backup"
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
-        """The install's lock: every command that may write the install or its record."""
+        """The install's lock: every command that may write the install or its record. The
+        tool's own scratch copies (one process each) need none."""
+        if self.root.is_relative_to((self.cache / SCRATCH).resolve()):
+            return contextlib.nullcontext()
         return install_lock(self.cache, self.dir.name, self.root)
 
     def load(self) -> dict[str, Any] | None:
@@ -172,9 +176,15 @@ def apply_files(
             steps.step(f"backup {rel}")
             tmp = temp_path(backup)
             try:
-                tmp.write_bytes(original)
+                # Durable before the install's file changes: a power loss must not leave
+                # a patched file with an empty backup.
+                with tmp.open("wb") as fh:
+                    fh.write(original)
+                    fh.flush()
+                    os.fsync(fh.fileno())
                 os.chmod(tmp, entry["mode"])
                 os.replace(tmp, backup)
+                fsync_dir(backup.parent)
             finally:
                 with contextlib.suppress(OSError):
                     tmp.unlink()

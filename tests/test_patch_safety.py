@@ -208,13 +208,22 @@ def test_recovery_removes_the_temporary_files_a_killed_write_left(env):
     killed = start(cache, *apply_args(root, state), **{KILL_AT_ENV: "4"})
     assert killed.wait(60) == -9
     # What a kill inside a write leaves: our temporary file beside the target.
-    ours = root / "dist" / ".store-S3.js.openclaw-patcher-1a2b3c4d.tmp"
+    ours = root / "dist" / f".store-S3.js.openclaw-patcher-{killed.pid}-1a2b3c4d.tmp"
     ours.write_text("half a file")
     foreign = root / "dist" / ".store-S3.js.12345.tmp"  # not ours: left alone
     foreign.write_text("someone else's")
-    assert patch_state(cache, root) == (1, "pristine")
-    assert not ours.exists() and foreign.exists()
+    # A live run's (another cache, another user) is being written: left alone too.
+    other = subprocess.Popen(["sleep", "60"])
+    live = root / "dist" / f".store-S3.js.openclaw-patcher-{other.pid}-5e6f7a8b.tmp"
+    live.write_text("being written")
+    try:
+        assert patch_state(cache, root) == (1, "pristine")
+    finally:
+        other.kill()
+        other.wait()
+    assert not ours.exists() and foreign.exists() and live.exists()
     foreign.unlink()
+    live.unlink()
     assert digests(root) == pristine
 
 
