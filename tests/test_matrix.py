@@ -261,8 +261,9 @@ def test_merge_with_an_error_row_or_no_rows_fails(tmp_path, monkeypatch):
     expect = ["--expect", json.dumps(["2026.4.14", "2026.5.7"])]
     missing = CliRunner().invoke(main, [*args, *expect])
     assert missing.exit_code == 1 and "NOT VERIFIED: no report for this release" in missing.stdout
-    bad = CliRunner().invoke(main, [*args, "--expect", "2026.5.7"])
-    assert bad.exit_code == 2 and "is not a JSON list of versions" in bad.stderr
+    for text in ("2026.5.7", '["2026.4.14", "foo"]'):
+        bad = CliRunner().invoke(main, [*args, "--expect", text])
+        assert bad.exit_code == 2 and "is not a JSON list of versions" in bad.stderr
     # A row's own `ok` is not trusted: the verdict is judged again from its report.
     forged = json.loads(
         m.render_json([m.Row("2026.5.7", report("2026.5.7", "affected", False, True, rolled=True))])

@@ -196,6 +196,9 @@ def test_a_kill_during_the_simulation_leaves_an_apply_to_undo(env):
     assert killed.wait(60) == -9
     manifest = json.loads(InstallRecord(cache, root).manifest_path.read_text())
     assert manifest["state"] == "proving"
+    # detect does not recover (it waits for no lock): it must not call it applied.
+    detected = cli(cache, "detect", "--root", str(root), "--json")
+    assert json.loads(detected.output)["installs"][0]["patch"] == "pristine"
     result = cli(cache, "status", "--root", str(root))
     assert "recovered an apply whose restart simulation never finished" in result.output
     assert result.exit_code == 1 and "pristine" in result.output

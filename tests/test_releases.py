@@ -147,14 +147,18 @@ def test_an_edit_through_a_shared_inode_does_not_come_back_from_the_store(fake_n
         assert notes, version
 
 
-def test_a_release_cached_without_a_record_is_extracted_again(fake_npm, tmp_path):
+@pytest.mark.parametrize("record", [None, '{"files": []}', '{"files": {"a": [1]}}', "{"])
+def test_a_release_cached_without_a_usable_record_is_extracted_again(fake_npm, tmp_path, record):
     cache = tmp_path / "cache"
     root = fetch_release("2026.4.14", cache)
-    (root.parent / "files.json").unlink()  # as an older openclaw-patcher left it
+    if record is None:
+        (root.parent / "files.json").unlink()  # as an older openclaw-patcher left it
+    else:
+        (root.parent / "files.json").write_text(record)
     (root / "dist" / "entry.js").write_text("throw 1;\n")
     fetch_release("2026.4.14", cache)
     assert (root / "dist" / "entry.js").read_text() == "export {};\n"
-    assert (root.parent / "files.json").is_file()
+    assert json.loads((root.parent / "files.json").read_text())["files"]
 
 
 def test_the_harness_links_in_a_release_are_not_changes(fake_npm, tmp_path):
