@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from patcher.releases import cache_dir, fetch_release
-from patcher.selfexec import own_command
+from patcher.cache.releases import cache_dir, fetch_release
+from patcher.system.selfexec import own_command
 
 
 def timed(args: list[str]) -> float:

@@ -9,7 +9,7 @@ in `<cache>/npm` (NPM_CONFIG_CACHE), so cold is cold for npm too and the disk fi
 
 Prints the wall time, the releases per minute, the slowest releases, whether every release
 came out as required, and the cache's disk use before and after (each inode counted once:
-identical files are stored once, patcher/cachestore.py). Goals (issue 7, 2-core machine):
+identical files are stored once, patcher/cache/content.py). Goals (issue 7, 2-core machine):
 warm at most 10 minutes and cold at most 30 for >=2026.4.5,<2026.8, cache at most 8 GB.
 """
 
@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from patcher.cachestore import disk_usage
-from patcher.releases import cache_dir
-from patcher.selfexec import own_command
+from patcher.cache.content import disk_usage
+from patcher.cache.releases import cache_dir
+from patcher.system.selfexec import own_command
 
 
 def main() -> int:

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from patcher.statedir import StoreLocation
-from patcher.store import inspect_store, migrate_store
+from patcher.cronstore.location import StoreLocation
+from patcher.cronstore.store import inspect_store, migrate_store
 
 
 def make_jobs(n: int, inline: bool, rng: random.Random) -> tuple[list[dict], dict]:

@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 
-from patcher.releases import cache_dir
-from patcher.selfexec import own_command
+from patcher.cache.releases import cache_dir
+from patcher.system.selfexec import own_command
 
 
 def run_verify(version: str, cache: str) -> tuple[float, dict]:

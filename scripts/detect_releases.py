@@ -22,10 +22,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import release_facts  # noqa: E402
 
-from patcher.detect import detect_install  # noqa: E402
-from patcher.families import parse_version  # noqa: E402
-from patcher.install import open_install  # noqa: E402
-from patcher.releases import cache_dir, fetch_release, list_versions, stable_versions  # noqa: E402
+from patcher.cache.releases import cache_dir, fetch_release, list_versions, stable_versions  # noqa: E402
+from patcher.detection.detect import detect_install  # noqa: E402
+from patcher.detection.families import parse_version  # noqa: E402
+from patcher.detection.install import open_install  # noqa: E402
 
 
 def main() -> int:

@@ -5,8 +5,8 @@
 
 Each release's `verify --json` is kept in the results folder (default: the cache's
 `verify-results/`), so a long run can be resumed and the table re-rendered. Exits 1 when
-any release is not as required by patcher/verdict.py (the rule verify and matrix use), or
-could not be verified; an empty selection renders nothing and exits 1 as well.
+any release is not as required by patcher/verification/verdict.py (the rule verify and
+matrix use), or could not be verified; an empty selection renders nothing and exits 1.
 `--from-matrix` takes the rows of a `matrix --format json` report instead of running verify
 (its rows carry the same fields).
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
-from patcher.families import parse_version
-from patcher.releases import cache_dir, list_versions, stable_versions
-from patcher.selfexec import own_command
-from patcher.verdict import judge
+from patcher.cache.releases import cache_dir, list_versions, stable_versions
+from patcher.detection.families import parse_version
+from patcher.system.selfexec import own_command
+from patcher.verification.verdict import judge
 
 REPO = Path(__file__).resolve().parent.parent
 

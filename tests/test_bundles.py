@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import BUNDLES
 
-from patcher.bundles import map_bundles
-from patcher.detect import detect_install
-from patcher.install import open_install
+from patcher.detection.detect import detect_install
+from patcher.detection.install import open_install
+from patcher.detection.roles import map_bundles
 
 SHAPES = sorted(p.name for p in BUNDLES.iterdir() if (p / "expected.json").is_file())
 

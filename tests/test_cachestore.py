@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from patcher import cachestore
+from patcher.cache import content as cachestore
 from patcher.errors import UsageError
 
 

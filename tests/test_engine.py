@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from patcher.engine import Edit, PlanRefused, load_specs, plan_file
+from patcher.repair.plan import Edit, PlanRefused, load_specs, plan_file
 
 CHUNK = """import { a as openDb, b as other } from "./db-X1.js";
 import path from "node:path";

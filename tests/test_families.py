@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from patcher.bundles import BundleMap
-from patcher.families import classify, family_for_version, parse_version
+from patcher.detection.families import classify, family_for_version, parse_version
+from patcher.detection.roles import BundleMap
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The harness's sibling resolver (patcher/simulate/hooks.mjs): it must give Node's own answer
+"""The harness's sibling resolver (patcher/simulation/hooks.mjs): it must give Node's own answer
 wherever it answers, and leave everything else to Node."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from patcher.node import find_node
-from patcher.runtime import esm_dirs, run_harness, scratch_env
+from patcher.simulation.harness import esm_dirs, run_harness, scratch_env
+from patcher.simulation.node import find_node
 
 pytestmark = pytest.mark.release  # fetches a Node with module.registerHooks (22.15+)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import BUNDLES, REPO
 
-from patcher.selfexec import own_command
+from patcher.system.selfexec import own_command
 
 SHAPE = BUNDLES / "2026.4.14-inline-json"
 # Fill a mount, then free `pages` pages of it: the next writes fail with ENOSPC.

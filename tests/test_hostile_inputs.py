@@ -25,7 +25,7 @@ from conftest import BUNDLES, REPO
 from test_sqlite_store import make_state
 
 from patcher.cli import main
-from patcher.selfexec import own_command
+from patcher.system.selfexec import own_command
 
 FIXTURE = REPO / "fixtures" / "stores" / "inline" / "cron" / "jobs.json"
 SEED = 79196

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from patcher.detection.install import DiscoveryContext, discover, open_install
 from patcher.errors import UsageError
-from patcher.install import DiscoveryContext, discover, open_install
 
 
 def make_package(root: Path, version: str = "2026.4.14") -> Path:

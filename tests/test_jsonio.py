@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from patcher.jsonio import MAX_DEPTH, depth, dumps, js_number, parse_text
+from patcher.files.jsonio import MAX_DEPTH, depth, dumps, js_number, parse_text
 
 NODE = shutil.which("node")
 

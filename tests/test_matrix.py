@@ -12,9 +12,9 @@ import pytest
 import xmlschema
 from click.testing import CliRunner
 
-from patcher import matrix as m
 from patcher.cli import main
 from patcher.errors import UsageError
+from patcher.matrix import run as m
 
 LISTED = ["2026.4.2", "2026.4.14", "2026.5.7", "2026.7.1-1", "2026.8.1", "2026.9.0-beta.1"]
 
@@ -138,7 +138,7 @@ def test_run_matrix_runs_in_parallel_and_keeps_version_order(tmp_path):
 
 
 def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
-    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
     cache = str(tmp_path / "cache")
     cli = CliRunner()
     listed = cli.invoke(
@@ -169,7 +169,7 @@ def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
 
 
 def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
-    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
     cache = str(tmp_path / "cache")
     folder = tmp_path / "rows"
     folder.mkdir()
@@ -189,7 +189,7 @@ def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
 
 
 def _cli_matrix(tmp_path, monkeypatch, rows: dict[str, m.Row], *args: str):
-    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
     monkeypatch.setattr(m, "run_release", lambda version, cache: rows[version])
     return CliRunner().invoke(main, ["--cache-dir", str(tmp_path / "cache"), "matrix", *args])
 
@@ -244,7 +244,7 @@ def test_an_explicit_selection_that_matches_nothing_is_exit_2(tmp_path, monkeypa
 
 
 def test_merge_with_an_error_row_or_no_rows_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
     folder = tmp_path / "rows"
     folder.mkdir()
     args = ["--cache-dir", str(tmp_path / "cache"), "matrix", "--merge", str(folder)]
@@ -280,7 +280,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, m
         ran.append(version)
         return m.Row(version, report(version, "affected", True, True, rolled=True))
 
-    monkeypatch.setattr("patcher.releases.list_versions", lambda: LISTED)
+    monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
     monkeypatch.setattr(m, "run_release", runner)
     cache = str(tmp_path / "cache")
     for target, message in (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import patcher.node as node_mod
+import patcher.simulation.node as node_mod
 from patcher.errors import EnvironmentMissing
-from patcher.node import find_node, npm_package_name, satisfies
+from patcher.simulation.node import find_node, npm_package_name, satisfies
 
 RANGE_7 = ">=22.22.3 <23 || >=24.15.0 <25 || >=25.9.0"
 RANGE_9 = ">=24.16.0 <25 || >=26.1.0"

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from conftest import BUNDLES, REPO
 
 from patcher.cli import main
-from patcher.selfexec import own_command
-from patcher.transaction import KILL_AT_ENV, SLOW_ENV, InstallRecord
+from patcher.repair.transaction import KILL_AT_ENV, SLOW_ENV, InstallRecord
+from patcher.system.selfexec import own_command
 
 SHAPE = BUNDLES / "2026.4.14-inline-json"
 
@@ -107,7 +107,7 @@ def test_apply_and_rollback_at_once_end_exactly_pristine_or_patched(env):
 
 
 def test_a_lock_held_by_a_live_run_is_waited_for_then_refused(env, monkeypatch):
-    from patcher.locks import install_lock
+    from patcher.files.locks import install_lock
 
     root, state, cache = env
     monkeypatch.setenv("OPENCLAW_PATCHER_LOCK_WAIT", "0.5")

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from conftest import BUNDLES, REPO
 
 from patcher.cli import main
-from patcher.selfexec import own_command
-from patcher.transaction import KILL_AT_ENV
+from patcher.repair.transaction import KILL_AT_ENV
+from patcher.system.selfexec import own_command
 
 SHAPE = BUNDLES / "2026.4.14-inline-json"
 
@@ -129,7 +129,7 @@ def test_unknown_shape_and_ambiguous_match_are_refused_untouched(env, tmp_path):
 
 def test_read_only_install_says_how_to_rerun(env, monkeypatch):
     root, _state, cache = env
-    monkeypatch.setattr("patcher.patching.can_write", lambda path: False)
+    monkeypatch.setattr("patcher.repair.commands.can_write", lambda path: False)
     before = digests(root)
     result = cli(cache, "apply", "--root", str(root), "--skip-simulation")
     assert result.exit_code == 3
@@ -144,7 +144,7 @@ def test_missing_node_is_exit_4(env, monkeypatch):
     def no_node(*args, **kwargs):
         raise EnvironmentMissing("no Node satisfies engines.node '>=18': install one.")
 
-    monkeypatch.setattr("patcher.node.find_node", no_node)
+    monkeypatch.setattr("patcher.simulation.node.find_node", no_node)
     before = digests(root)
     result = cli(cache, "apply", "--root", str(root), "--skip-simulation")
     assert result.exit_code == 4 and "install one" in result.output
@@ -223,7 +223,7 @@ def test_no_shell_and_no_interpolated_paths_in_subprocesses():
     sources = "".join(p.read_text() for p in (REPO / "patcher").rglob("*.py"))
     assert "shell=True" not in sources
     assert "os.system(" not in sources
-    specs = "".join(p.read_text() for p in (REPO / "patcher" / "specs").rglob("*.js"))
+    specs = "".join(p.read_text() for p in (REPO / "patcher" / "repair" / "specs").rglob("*.js"))
     assert "/root" not in specs and "/home" not in specs
 
 
@@ -262,7 +262,7 @@ def test_a_running_gateway_is_a_node_process_running_the_installs_code(env, tmp_
     """Found: Node running a file of the install (also through a link to it). Not found:
     processes that only name the install's path (timeout, a Python, a second tool)."""
     root, _state, _cache = env
-    from patcher.patching import running_gateways
+    from patcher.repair.commands import running_gateways
 
     entry = root / "openclaw.mjs"
     entry.write_text("setTimeout(() => {}, 60_000);\n")
@@ -298,8 +298,8 @@ def test_apply_refuses_a_release_in_the_tools_own_cache(fake_npm, tmp_path, monk
     (in this cache, or another cache's release, known by the record beside it)."""
     from conftest import serve_bundle
 
-    from patcher.cachestore import tree_changes
-    from patcher.releases import fetch_release
+    from patcher.cache.content import tree_changes
+    from patcher.cache.releases import fetch_release
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     serve_bundle(fake_npm, SHAPE)

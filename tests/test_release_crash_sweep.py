@@ -24,9 +24,9 @@ import pytest
 from conftest import REPO
 from test_sqlite_store import make_state
 
-from patcher.releases import fetch_release
-from patcher.selfexec import own_command
-from patcher.transaction import KILL_AT_ENV
+from patcher.cache.releases import fetch_release
+from patcher.repair.transaction import KILL_AT_ENV
+from patcher.system.selfexec import own_command
 
 pytestmark = pytest.mark.release
 

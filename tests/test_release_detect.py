@@ -12,8 +12,8 @@ import pytest
 import release_facts
 from click.testing import CliRunner
 
+from patcher.cache.releases import fetch_release
 from patcher.cli import main
-from patcher.releases import fetch_release
 
 pytestmark = pytest.mark.release
 

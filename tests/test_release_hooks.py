@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from patcher.releases import fetch_release
-from patcher.runtime import prepare, run_harness, scratch_env
+from patcher.cache.releases import fetch_release
+from patcher.simulation.harness import prepare, run_harness, scratch_env
 
 pytestmark = pytest.mark.release
 

@@ -13,10 +13,10 @@ import tarfile
 import pytest
 from click.testing import CliRunner
 
+from patcher.cache.releases import fetch_release, fetch_tarball
 from patcher.cli import main
-from patcher.releases import fetch_release, fetch_tarball
-from patcher.runtime import prepare
-from patcher.verify import HARNESS_NAMES, HARNESS_OPTIONAL
+from patcher.simulation.harness import prepare
+from patcher.verification.verify import HARNESS_NAMES, HARNESS_OPTIONAL
 
 pytestmark = pytest.mark.release
 

@@ -11,11 +11,11 @@ import pytest
 from test_patching import cli, digests, run_killed, state_of
 from test_sqlite_store import make_state
 
-from patcher.detect import detect_install
-from patcher.install import open_install
-from patcher.releases import fetch_release
-from patcher.statedir import resolve_store
-from patcher.store import inspect_store
+from patcher.cache.releases import fetch_release
+from patcher.cronstore.location import resolve_store
+from patcher.cronstore.store import inspect_store
+from patcher.detection.detect import detect_install
+from patcher.detection.install import open_install
 
 pytestmark = pytest.mark.release
 
@@ -90,7 +90,7 @@ def test_a_symlink_in_dist_leading_outside_is_refused(env, tmp_path):
 
 def test_read_only_install_is_refused_untouched(env, monkeypatch):
     root, state, cache = env
-    monkeypatch.setattr("patcher.patching.can_write", lambda path: False)
+    monkeypatch.setattr("patcher.repair.commands.can_write", lambda path: False)
     before = digests(root)
     result = cli(cache, *apply_args(root, state))
     assert result.exit_code == 3

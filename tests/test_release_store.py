@@ -1,6 +1,6 @@
 """The schemas against reality: a release's own CronService writes its store, we validate it.
 
-For each release, the harness (patcher/simulate/store_writer.mjs) makes the real
+For each release, the harness (patcher/simulation/store_writer.mjs) makes the real
 CronService add jobs of every schedule and payload kind, run some (ok and failing), and
 snapshots the store files while a run is in flight and after. Every file must validate.
 Then `store migrate` adds activeJobIds and the same release must still load the store.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from patcher.releases import fetch_release
-from patcher.runtime import prepare, run_harness, scratch_env
-from patcher.statedir import StoreLocation
-from patcher.store import check_file, inspect_store, migrate_store
+from patcher.cache.releases import fetch_release
+from patcher.cronstore.location import StoreLocation
+from patcher.cronstore.store import check_file, inspect_store, migrate_store
+from patcher.simulation.harness import prepare, run_harness, scratch_env
 
 pytestmark = pytest.mark.release
 

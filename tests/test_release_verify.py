@@ -76,7 +76,7 @@ def test_a_patched_install_upgrades_to_2026_8_1(release_cache):
     migrate the state database as `openclaw doctor --fix` does, and start 2026.8.1's own
     code on the same state dir: it starts and sweeps without error, exactly as it does after
     the pristine 2026.7.35 (the control)."""
-    from patcher.verify import verify_upgrade
+    from patcher.verification.verify import verify_upgrade
 
     patched = verify_upgrade("2026.7.35", "2026.8.1", release_cache)
     control = verify_upgrade("2026.7.35", "2026.8.1", release_cache, patched=False)

@@ -7,8 +7,7 @@ import json
 import pytest
 from conftest import make_tarball, npm_calls
 
-from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
-from patcher.releases import (
+from patcher.cache.releases import (
     cache_dir,
     extract,
     fetch_release,
@@ -16,6 +15,7 @@ from patcher.releases import (
     list_versions,
     stable_versions,
 )
+from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
 
 
 def test_list_and_stable_versions(fake_npm):
@@ -62,7 +62,7 @@ def test_unknown_version_and_bad_version_text(fake_npm, tmp_path):
 
 
 def test_npm_failure_carries_npm_reason(fake_npm):
-    from patcher.releases import NpmFailed, run_npm
+    from patcher.cache.releases import NpmFailed, run_npm
 
     with pytest.raises(NpmFailed, match=r"failed: 404 No match") as err:
         run_npm(["view", "openclaw@2026.1.1", "dist.integrity"])

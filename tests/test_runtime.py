@@ -8,8 +8,8 @@ import shutil
 import pytest
 from conftest import BUNDLES
 
-from patcher.bundles import ShapeError, export_name, locate_definitions
-from patcher.runtime import (
+from patcher.detection.roles import ShapeError, export_name, locate_definitions
+from patcher.simulation.harness import (
     HarnessError,
     ensure_dependencies,
     import_closure,
@@ -76,7 +76,7 @@ def test_ensure_dependencies_links_and_keeps_a_real_install(tmp_path, monkeypatc
         (tmp_path / prefix / "node_modules").mkdir(parents=True, exist_ok=True)
         return ""
 
-    monkeypatch.setattr("patcher.runtime.run_npm", fake_npm)
+    monkeypatch.setattr("patcher.simulation.harness.run_npm", fake_npm)
     deps = tmp_path / "deps" / "v1"
     ensure_dependencies(root, {"json5", "not-a-dependency"}, deps)
     manifest = json.loads((deps / "package.json").read_text())

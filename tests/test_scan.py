@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from patcher import scan as s
-from patcher.bundles import ShapeError, locate_definitions
+from patcher.detection import scan as s
+from patcher.detection.roles import ShapeError, locate_definitions
 
 
 @pytest.fixture

@@ -8,7 +8,12 @@ import shutil
 import pytest
 from conftest import BUNDLES
 
-from patcher.scratchcopy import _files, identical_trees, repaired_copy, rolled_back_identical
+from patcher.verification.copies import (
+    _files,
+    identical_trees,
+    repaired_copy,
+    rolled_back_identical,
+)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import BUNDLES, REPO, serve_bundle
 
-from patcher.selfexec import own_command
+from patcher.system.selfexec import own_command
 
 SCRIPT = Path(sys.executable).parent / "openclaw-patcher"
 HOSTILE = """import pathlib

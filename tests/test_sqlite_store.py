@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
-from patcher import sqlite_store
 from patcher.cli import main
+from patcher.cronstore import sqlite as sqlite_store
+from patcher.cronstore.location import resolve_store
+from patcher.cronstore.store import InvalidStore, UnknownStoreVersion, inspect_store, migrate_store
 from patcher.errors import RefusedError
-from patcher.statedir import resolve_store
-from patcher.store import InvalidStore, UnknownStoreVersion, inspect_store, migrate_store
 
 # The tables as OpenClaw 2026.7.1 creates them, reduced to the columns read here.
 SCHEMA = """
@@ -175,7 +175,7 @@ def test_removing_the_row_gives_the_store_an_unpatched_gateway_leaves(tmp_path):
 
 
 def test_the_spec_writes_the_row_this_module_reads():
-    helper = REPO / "patcher" / "specs" / "cron-active-jobs-sqlite" / "store-active-ids-helper.js"
+    helper = REPO / "patcher" / "repair" / "specs" / "cron-active-jobs-sqlite" / "store-active-ids-helper.js"
     text = helper.read_text()
     assert f'__patcher_ACTIVE_JOBS_PLUGIN = "{sqlite_store.PLUGIN_ID}"' in text
     assert f'__patcher_ACTIVE_JOBS_NAMESPACE = "{sqlite_store.NAMESPACE}"' in text

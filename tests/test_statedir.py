@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from patcher.cronstore.location import resolve_state_dir, resolve_store
 from patcher.errors import UsageError
-from patcher.jsonio import InvalidDocument
-from patcher.statedir import resolve_state_dir, resolve_store
+from patcher.files.jsonio import InvalidDocument
 
 
 def test_state_dir_precedence(tmp_path):

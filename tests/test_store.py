@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-import patcher.atomic
-from patcher.atomic import ChangedSinceRead
-from patcher.errors import RefusedError
-from patcher.statedir import resolve_store
-from patcher.store import (
+import patcher.files.atomic
+from patcher.cronstore.location import resolve_store
+from patcher.cronstore.store import (
     InvalidStore,
     UnknownStoreVersion,
     check_file,
@@ -23,6 +21,8 @@ from patcher.store import (
     migrate_store,
     running_job_ids,
 )
+from patcher.errors import RefusedError
+from patcher.files.atomic import ChangedSinceRead
 
 STORES = REPO / "fixtures" / "stores"
 
@@ -188,13 +188,13 @@ def test_a_valid_config_with_an_invalid_state_file_is_refused(state_dir):
 def test_compare_and_swap_refuses_when_the_gateway_wrote_meanwhile(state_dir, monkeypatch):
     root = state_dir("inline")
     jobs = root / "cron" / "jobs.json"
-    real_replace = patcher.atomic.replace_file
+    real_replace = patcher.files.atomic.replace_file
 
     def gateway_writes_first(path, content, expected, mode):
         path.write_bytes(expected.replace(b"heartbeat digest", b"renamed by gateway"))
         return real_replace(path, content, expected, mode)
 
-    monkeypatch.setattr("patcher.store.replace_file", gateway_writes_first)
+    monkeypatch.setattr("patcher.cronstore.store.replace_file", gateway_writes_first)
     with pytest.raises(ChangedSinceRead, match="changed while it was being migrated"):
         migrate_store(resolve_store(root))
     assert b"renamed by gateway" in jobs.read_bytes()  # the gateway's write survives

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from patcher.cronstore.location import StoreLocation
+from patcher.cronstore.store import check_file, inspect_store, migrate_store
 from patcher.errors import PatcherError
-from patcher.statedir import StoreLocation
-from patcher.store import check_file, inspect_store, migrate_store
 
 pytestmark = pytest.mark.fuzz
 

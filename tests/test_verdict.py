@@ -1,9 +1,9 @@
-"""The one verdict rule (patcher/verdict.py) that verify, matrix and the docs table use:
-a report that verified nothing, or whose simulation did not hold, is never as required."""
+"""The one verdict rule (patcher/verification/verdict.py) of verify, matrix and the docs
+table: a report that verified nothing, or whose simulation did not hold, never passes."""
 
 from __future__ import annotations
 
-from patcher.verdict import judge
+from patcher.verification.verdict import judge
 
 
 def side(ok: bool, bug: bool | None = None, kinds=(), reconciles: bool = True) -> dict:

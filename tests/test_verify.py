@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from conftest import BUNDLES
 
 from patcher.cli import main
-from patcher.verify import SideResult, evaluate
+from patcher.verification.verify import SideResult, evaluate
 
 JOBS = {"R": "r", "O": "o", "M": "m", "C": "c"}
 DEAD_R = {"runId": "cron:r:100", "jobId": "r", "status": "running", "error": None, "summary": None}
@@ -153,7 +153,7 @@ def test_a_harness_that_cannot_load_is_exit_3_never_a_verdict(shape, tmp_path):
 def test_a_rollback_that_is_not_byte_identical_fails_verify(identical, tmp_path, monkeypatch):
     """The judgement on the simulations is stubbed (the synthetic bundle cannot run); the
     scratch copy is really repaired by apply, and its rollback is what is judged."""
-    import patcher.verify as v
+    import patcher.verification.verify as v
 
     bug = side(evaluate(A, b_report([rec("cron:r:100", "lost")], [], [], []), [], []))
     fixed = SideResult({}, 1.0, "test", True)

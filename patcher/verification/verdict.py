@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from patcher.families import AFFECTED, UNKNOWN
+from patcher.detection.families import AFFECTED, UNKNOWN
 
 # The kinds of a scenario's failures (`failure_kinds` in verify's JSON).
 LOST = "lost"  # a record the sweeper marked lost ("backing session missing"): #79196

@@ -4,7 +4,7 @@ Store shapes (../shared/RELEASES.md):
 - `json` (through 2026.4.15): `cron/jobs.json`, each job with its runtime `state` inline;
 - `json-split` (2026.4.20 – 5.28): `jobs.json` is configuration, `jobs-state.json` holds
   `{"version": 1, "jobs": {"<id>": {"updatedAtMs", "scheduleIdentity", "state"}}}`;
-- `sqlite` (2026.6.1+): `state/openclaw.sqlite`, table `cron_jobs` (patcher/sqlite_store.py).
+- `sqlite` (2026.6.1+): `state/openclaw.sqlite`, table `cron_jobs` (patcher/cronstore/sqlite.py).
 
 `activeJobIds` goes into the file that holds runtime state: `jobs-state.json` when it
 exists, else `jobs.json`. It is runtime state like `state.runningAtMs`, and it must sit
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patcher.atomic import remove_temp_files, replace_file, write_backup
+from patcher.cronstore.location import StoreLocation
 from patcher.errors import RefusedError, UsageError
-from patcher.jsonio import Document, InvalidDocument, dumps, has_non_finite, read_document
-from patcher.statedir import StoreLocation
-from patcher.validation import Problem, problems
+from patcher.files.atomic import remove_temp_files, replace_file, write_backup
+from patcher.files.jsonio import Document, InvalidDocument, dumps, has_non_finite, read_document
+from patcher.files.validation import Problem, problems
 
 JOBS = "jobs"
 STATE = "state"
@@ -144,7 +144,7 @@ def inspect_store(location: StoreLocation) -> StoreReport:
         kind = "json-split" if state.exists() else "json"
         return StoreReport(location, kind, files)
     if location.sqlite_path.exists():
-        from patcher import sqlite_store
+        from patcher.cronstore import sqlite as sqlite_store
 
         facts, found = sqlite_store.inspect(location.sqlite_path, sqlite_store.store_key(location))
         checked = StoreFile(
@@ -255,7 +255,7 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
         return Migration(None, "nothing-to-migrate", [])
     ensure_valid(report)
     if report.kind == "sqlite":
-        from patcher import sqlite_store
+        from patcher.cronstore import sqlite as sqlite_store
 
         if not (report.sqlite or {}).get("cron_jobs"):
             return Migration(None, "nothing-to-migrate", [], kind="sqlite")

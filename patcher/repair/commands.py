@@ -2,7 +2,7 @@
 
 apply: detect, pick the specs for the release's family, plan (every edit exactly once, or
 refuse), check that each patched file parses (`node --check`), write it all through the
-journal of `patcher.transaction`, migrate the store, then run the restart scenarios on the
+journal of `patcher.repair.transaction`, migrate the store, then run the restart scenarios on the
 patched install with a scratch state dir and roll everything back if they fail.
 """
 
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patcher.cachestore import is_cached_release
-from patcher.detect import Detection, detect_install, marked_files, patch_state
-from patcher.engine import Plan, describe, parse_errors, plan, specs_for
+from patcher.cache.content import is_cached_release
+from patcher.detection.detect import Detection, detect_install, marked_files, patch_state
+from patcher.detection.families import AFFECTED, UNKNOWN
+from patcher.detection.install import Install, open_install
 from patcher.errors import PatcherError, RefusedError
-from patcher.families import AFFECTED, UNKNOWN
-from patcher.install import Install, open_install
-from patcher.processes import processes_running
-from patcher.scratchcopy import scratch
-from patcher.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
+from patcher.repair.plan import Plan, describe, parse_errors, plan, specs_for
+from patcher.repair.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
+from patcher.system.processes import processes_running
+from patcher.verification.copies import scratch
 
 
 class ReadOnlyInstall(RefusedError):
@@ -88,7 +88,7 @@ def _writable(paths: list[Path]) -> None:
 
 
 def running_gateways(root: Path) -> list[int]:
-    """Pids of processes running this install's code (patcher.processes)."""
+    """Pids of processes running this install's code (patcher.system.processes)."""
     return processes_running(root)
 
 
@@ -181,7 +181,7 @@ def _apply(
     _writable([f.path for f in changed])
     if record.load() is not None:  # the record of a patch an upgrade has since replaced
         record.remove(steps)
-    from patcher.node import find_node
+    from patcher.simulation.node import find_node
 
     for f in changed:  # the patched file re-parses no worse than the original
         if parse_errors(f.patched) > parse_errors(f.original):
@@ -207,7 +207,7 @@ def _apply(
     try:
         details["store"] = _migrate_store(state_dir, cache, steps)
         if not skip_simulation:
-            from patcher.verify import side_summary, verify_root
+            from patcher.verification.verify import side_summary, verify_root
 
             steps.step("simulation")
 
@@ -229,9 +229,9 @@ def _apply(
 
 
 def _migrate_store(state_dir: Path | None, cache: Path, steps: Steps) -> dict[str, Any] | None:
-    from patcher.locks import store_lock
-    from patcher.statedir import resolve_store
-    from patcher.store import migrate_store
+    from patcher.cronstore.location import resolve_store
+    from patcher.cronstore.store import migrate_store
+    from patcher.files.locks import store_lock
 
     try:
         location = resolve_store(state_dir)

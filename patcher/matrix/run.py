@@ -1,11 +1,11 @@
 """`matrix`: `verify --release` over many releases, in parallel, in one report.
 
 Each release runs in a process of its own (`verify --release V --json`, started with this
-Python and this package's code, patcher/selfexec.py): the pristine release, a scratch copy
+Python and this package's code, patcher/system/selfexec.py): the pristine release, a scratch copy
 repaired by `apply`, and that copy's rollback compared file by file. So releases never
 share a scratch dir, a state dir or a Node process. What
 they share is the cache (releases, Node builds, dependency installs, npm's cache), each
-entry written under its own file lock (patcher/locks.py `waiting`).
+entry written under its own file lock (patcher/files/locks.py `waiting`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from xml.etree import ElementTree
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from patcher.detection.families import parse_version
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
-from patcher.families import parse_version
-from patcher.selfexec import own_command
-from patcher.verdict import Verdict, judge
+from patcher.system.selfexec import own_command
+from patcher.verification.verdict import Verdict, judge
 
 LAST_RUN = "matrix/last-run.json"
 
@@ -63,7 +63,7 @@ class Row:
 
     @property
     def verdict(self) -> Verdict:
-        """patcher.verdict's rule; a row whose release could not be verified fails."""
+        """patcher.verification.verdict's rule; a row whose release could not be verified fails."""
         if self.error is not None:
             return Verdict(False, self.error)
         return judge(self.report)

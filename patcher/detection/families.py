@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
-from patcher.bundles import ROLES, BundleMap
+from patcher.detection.roles import ROLES, BundleMap
 
 AFFECTED = "affected"
 FIXED_UPSTREAM = "fixed-upstream"

@@ -22,8 +22,8 @@ from pathlib import Path
 import nodesemver
 from packaging.version import InvalidVersion, Version
 
+from patcher.cache.releases import fetch_package, package_versions
 from patcher.errors import EnvironmentMissing, PatcherError
-from patcher.releases import fetch_package, package_versions
 
 
 def _parse(version: str) -> Version | None:

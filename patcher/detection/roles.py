@@ -3,7 +3,7 @@
 Bundle file names are content hashes and export letters change every few releases, so a
 file's role is read from what it contains: the rolldown region markers
 (`//#region src/cron/active-jobs.ts`) and function names, which survive bundling. A byte
-prefilter (`patcher.scan`) picks the few candidate files; each candidate is then checked
+prefilter (`patcher.detection.scan`) picks the few candidate files; each candidate is then checked
 structurally with ast-grep, on the region (or, in minified bundles without regions, the
 window) around each hit only, so a 50 MB worker bundle costs milliseconds, not seconds.
 
@@ -26,9 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from patcher.detection.scan import scan
 from patcher.errors import RefusedError
-from patcher.safeio import NotReadable, read_regular
-from patcher.scan import scan
+from patcher.files.reading import NotReadable, read_regular
 
 ROLES = ("active-jobs", "sweeper", "cron-service", "cron-store")
 # The first line of every snippet a patch spec inserts: how patched code is recognised.

@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from patcher.atomic import backup_path, temp_path
+from patcher.cronstore.location import StoreLocation
 from patcher.errors import RefusedError, UsageError
-from patcher.jsonio import MAX_DEPTH, depth
-from patcher.statedir import StoreLocation
-from patcher.validation import Problem, problems
+from patcher.files.atomic import backup_path, temp_path
+from patcher.files.jsonio import MAX_DEPTH, depth
+from patcher.files.validation import Problem, problems
 
 PLUGIN_ID = "openclaw-patcher"
 NAMESPACE = "cron-active-jobs"
@@ -252,7 +252,7 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
 
     Under the database's write lock (refused when the gateway holds it): read, back the
     database up, insert, commit. One transaction: a crash leaves the database as it was."""
-    from patcher.store import Migration
+    from patcher.cronstore.store import Migration
 
     path = location.sqlite_path
     try:

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patcher import sqlite_store
-from patcher.engine import PlanRefused, plan, specs_for
+from patcher.cronstore import sqlite as sqlite_store
+from patcher.cronstore.location import StoreLocation
+from patcher.cronstore.store import ACTIVE_JOB_IDS, inspect_store
+from patcher.detection.scan import remembered
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK
-from patcher.runtime import (
+from patcher.repair.plan import PlanRefused, plan, specs_for
+from patcher.simulation.harness import (
     HarnessError,
     Prepared,
     prepare,
@@ -34,11 +37,8 @@ from patcher.runtime import (
     run_until_killed,
     scratch_env,
 )
-from patcher.scan import remembered
-from patcher.scratchcopy import repaired_copy, rolled_back_identical, scratch
-from patcher.statedir import StoreLocation
-from patcher.store import ACTIVE_JOB_IDS, inspect_store
-from patcher.verdict import LOST, OTHER, STUCK, Verdict, judge
+from patcher.verification.copies import repaired_copy, rolled_back_identical, scratch
+from patcher.verification.verdict import LOST, OTHER, STUCK, Verdict, judge
 
 HARNESS_NAMES = (
     "CronService",
@@ -58,8 +58,6 @@ SCENARIOS = (
     "no_zombies",
     "store_compatibility",
 )
-
-
 
 
 @dataclass
@@ -317,7 +315,7 @@ def simulate(
 
 def _strip_active_ids(state_dir: Path, store: Path) -> None:
     """Make the store what an unpatched gateway leaves: the same, without activeJobIds."""
-    from patcher.jsonio import dumps
+    from patcher.files.jsonio import dumps
 
     location = StoreLocation(state_dir, store, None, "verify")
     if location.sqlite_path.is_file():
@@ -515,10 +513,10 @@ def verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
 
 
 def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
-    from patcher.detect import detect_install
+    from patcher.detection.detect import detect_install
+    from patcher.detection.families import AFFECTED, UNKNOWN
+    from patcher.detection.install import open_install
     from patcher.errors import RefusedError
-    from patcher.families import AFFECTED, UNKNOWN
-    from patcher.install import open_install
 
     detection = detect_install(open_install(root))
     install, verdict = detection.install, detection.verdict
@@ -620,7 +618,7 @@ def verify_upgrade(from_version: str, to_version: str, cache: Path, patched: boo
     mid-run, migrate the state database as `openclaw doctor --fix` does, then start
     `to_version`'s own code as process B on the same state dir and sweep. The persisted
     activeJobIds stay behind, unread. Returns the scenarios as B saw them."""
-    from patcher.releases import fetch_release
+    from patcher.cache.releases import fetch_release
 
     old, new = fetch_release(from_version, cache), fetch_release(to_version, cache)
     # (A patched copy links the pristine release's dependency install: prepare it first.)

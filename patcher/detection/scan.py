@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from patcher.safeio import NotReadable, read_regular
+from patcher.files.reading import NotReadable, read_regular
 
 JS_SUFFIXES = (".js", ".mjs")
 
@@ -39,7 +39,7 @@ def list_js_files(dist: Path) -> list[str]:
 
 
 def _read(path: str) -> bytes:
-    """A file's bytes: regular files only, bounded (patcher.safeio)."""
+    """A file's bytes: regular files only, bounded (patcher.files.reading)."""
     return read_regular(path)
 
 

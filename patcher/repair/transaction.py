@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patcher.atomic import fsync_dir, replace_file, temp_path
-from patcher.atomic import remove_temp_files as remove_temp_files_in
-from patcher.cachestore import SCRATCH
+from patcher.cache.content import SCRATCH
 from patcher.errors import RefusedError
-from patcher.locks import install_lock
-from patcher.safeio import NotReadable, read_regular
+from patcher.files.atomic import fsync_dir, replace_file, temp_path
+from patcher.files.atomic import remove_temp_files as remove_temp_files_in
+from patcher.files.locks import install_lock
+from patcher.files.reading import NotReadable, read_regular
 
 MANIFEST_SCHEMA = "openclaw-patcher/manifest/1"
 # Test hooks: SIGKILL this process at the Nth write step or the step of that name (the
@@ -96,7 +96,7 @@ class InstallRecord:
                 f"{self.manifest_path} cannot be read ({exc}): reinstall the release and "
                 "delete that folder."
             ) from exc
-        from patcher.validation import problems
+        from patcher.files.validation import problems
 
         found = problems(manifest, "manifest.schema.json")
         if found:
@@ -300,7 +300,7 @@ def recover(record: InstallRecord, steps: Steps) -> str | None:
 
 def remove_temp_files(record: InstallRecord, manifest: dict[str, Any] | None) -> None:
     """Delete the temporary files a killed write of ours left: beside each file of the
-    record, in the record's folder and among its backups (see patcher.atomic.TEMP_TAG)."""
+    record, in the record's folder and among its backups (see patcher.files.atomic.TEMP_TAG)."""
     folders = {record.dir}
     for entry in (manifest or {}).get("files", []):
         rel = Path(entry["path"])

@@ -191,7 +191,7 @@ def collect_garbage(cache: Path) -> None:
 def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float = 60) -> list[str]:
     """Evict least recently used versions until the cache fits `max_bytes`; never `keep`,
     nor a version used in the last `grace_s` seconds (another run may be using it)."""
-    from patcher.locks import waiting
+    from patcher.files.locks import waiting
 
     keep = set(keep)
     evicted: list[str] = []

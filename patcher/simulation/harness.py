@@ -28,14 +28,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from patcher.bundles import ShapeError, locate_definitions
-from patcher.cachestore import dedupe, touch_used
+from patcher.cache.content import dedupe, touch_used
+from patcher.cache.releases import run_npm
+from patcher.detection.roles import ShapeError, locate_definitions
 from patcher.errors import RefusedError
-from patcher.locks import waiting
-from patcher.releases import run_npm
-from patcher.safeio import NotReadable, read_regular
+from patcher.files.locks import waiting
+from patcher.files.reading import NotReadable, read_regular
 
-HARNESS_DIR = Path(str(files("patcher.simulate")))
+HARNESS_DIR = Path(str(files("patcher.simulation")))
 _STATIC_IMPORT = re.compile(
     rb"""(?:^|[;\n}])\s*(?:import|export)\s*(?:[^'"();]*?\s*from\s*)?["']([^"'\n]+)["']"""
 )
@@ -348,7 +348,7 @@ def run_harness(
     clock: dict[str, Any] | None = None,
     optional: Iterable[str] = (),
 ) -> HarnessRun:
-    """Run `patcher/simulate/<scenario>` under `node`; raise HarnessError when it cannot."""
+    """Run `patcher/simulation/<scenario>` under `node`; raise HarnessError when it cannot."""
     config_path = _write_config(scenario, symbols, settings, clock, env, optional)
     with tempfile.TemporaryFile(dir=env["TMPDIR"]) as errfile:
         proc = _spawn(node, config_path, env, errfile)
@@ -430,8 +430,8 @@ def prepare(
     `deps_key` names the dependency install in the cache (the version of a fetched release);
     None for an existing install (verify --root), which runs with its own node_modules.
     """
-    from patcher.install import open_install
-    from patcher.node import find_node
+    from patcher.detection.install import open_install
+    from patcher.simulation.node import find_node
 
     install = open_install(root)
     # Functions first: a release the harness cannot load fails fast, before any download.

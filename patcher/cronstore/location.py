@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patcher.errors import UsageError
-from patcher.jsonio import read_document
+from patcher.files.jsonio import read_document
 
 CONFIG_FILENAMES = ("openclaw.json", "clawdbot.json")
 

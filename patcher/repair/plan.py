@@ -23,13 +23,13 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.bundles import MARKER_PREFIX, ShapeError, export_name, locate_definitions
+from patcher.detection.families import parse_version
+from patcher.detection.roles import MARKER_PREFIX, ShapeError, export_name, locate_definitions
 from patcher.errors import RefusedError, UsageError
-from patcher.families import parse_version
-from patcher.safeio import NotReadable, read_regular
-from patcher.validation import problems
+from patcher.files.reading import NotReadable, read_regular
+from patcher.files.validation import problems
 
-SPECS_PACKAGE = "patcher.specs"
+SPECS_PACKAGE = "patcher.repair.specs"
 
 
 class PlanRefused(RefusedError):
@@ -139,7 +139,7 @@ def _load_spec(folder) -> Spec:
 
 @cache
 def load_specs() -> tuple[Spec, ...]:
-    """Every spec under patcher/specs/, validated against schemas/patch-spec.schema.json."""
+    """Every spec under patcher/repair/specs/, validated against schemas/patch-spec.schema.json."""
     folders = [f for f in files(SPECS_PACKAGE).iterdir() if (f / "spec.json").is_file()]
     return tuple(_load_spec(f) for f in sorted(folders, key=lambda f: f.name))
 

@@ -25,9 +25,9 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from patcher.detection.families import parse_version
 from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
-from patcher.families import parse_version
-from patcher.locks import waiting
+from patcher.files.locks import waiting
 
 CACHE_ENV = "OPENCLAW_PATCHER_CACHE"
 PACKAGE = "openclaw"
@@ -242,13 +242,13 @@ def fetch_package(package: str, version: str, cache: Path, folder: str) -> Path:
 
 def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> Path:
     """The extracted package root of OpenClaw `version`, fetched and extracted when missing
-    (its files stored once with those of the other releases: patcher/cachestore.py).
+    (its files stored once with those of the other releases: patcher/cache/content.py).
 
     The extracted tree is the pristine reference of `verify` and `matrix`, so before it is
     returned every file is checked against the record written at extraction (only files
     whose size, inode or mtime changed are read again). A tree that differs (an edit, an
     `apply` on the cache) is extracted again from the verified tarball, said in `notes`."""
-    from patcher.cachestore import dedupe, forget_changed, record_tree, touch_used, tree_changes
+    from patcher.cache.content import dedupe, forget_changed, record_tree, touch_used, tree_changes
 
     _check_version_text(version)
     dest = cache / "releases" / version

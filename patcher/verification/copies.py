@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from patcher.cachestore import SCRATCH, file_sha256
+from patcher.cache.content import SCRATCH, file_sha256
 from patcher.errors import PatcherError
 
 
@@ -60,8 +60,8 @@ def _link_or_copy(src: str, dst: str) -> None:
 def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
     """A hard-linked copy of the install at `root`, with the repair applied by `apply` (a
     scratch state dir, no simulation); removed, with apply's record of it, on exit."""
-    from patcher.patching import apply
-    from patcher.transaction import InstallRecord
+    from patcher.repair.commands import apply
+    from patcher.repair.transaction import InstallRecord
 
     with scratch(cache, "patched") as folder:
         copy = folder / "package"
@@ -79,7 +79,7 @@ def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
 
 def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:
     """`rollback` the repaired copy; then every file must be byte-identical to `root`'s."""
-    from patcher.patching import rollback
+    from patcher.repair.commands import rollback
 
     rollback(copy, cache)
     return identical_trees(copy, root)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from patcher.errors import UsageError
-from patcher.safeio import NotReadable, read_regular, read_regular_text
+from patcher.files.reading import NotReadable, read_regular, read_regular_text
 
 PACKAGE_NAME = "openclaw"
 PACKAGE_JSON_LIMIT = 4 * 1024 * 1024

@@ -16,7 +16,7 @@ from typing import NoReturn
 import click
 
 from patcher import __version__
-from patcher.atomic import check_destination, write_text_atomic
+from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.errors import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
@@ -26,7 +26,7 @@ from patcher.errors import (
     UsageError,
     from_os_error,
 )
-from patcher.families import AFFECTED, UNKNOWN
+from patcher.files.atomic import check_destination, write_text_atomic
 
 CACHE_HELP = "Cache for fetched releases (default: $OPENCLAW_PATCHER_CACHE or the user cache dir)."
 ROOT_OPTION = click.option(
@@ -78,7 +78,7 @@ def _crash(exc: BaseException) -> NoReturn:
 
 
 def _write_crash_log(exc: BaseException) -> Path:
-    from patcher.releases import cache_dir
+    from patcher.cache.releases import cache_dir
 
     log = cache_dir() / "crash.log"
     try:
@@ -142,9 +142,9 @@ def _render_detections(detections) -> None:
 @_guarded
 def detect(ctx: click.Context, root: str | None, as_json: bool) -> int:
     """Find OpenClaw installs, map their cron bundles by content, and judge each release."""
-    from patcher.detect import DETECT_SCHEMA, detect_installs
-    from patcher.install import open_install
-    from patcher.releases import cache_dir
+    from patcher.cache.releases import cache_dir
+    from patcher.detection.detect import DETECT_SCHEMA, detect_installs
+    from patcher.detection.install import open_install
 
     installs = [open_install(Path(root))] if root else None
     detections = detect_installs(installs, cache=cache_dir(ctx.obj["cache_dir"]))
@@ -204,9 +204,9 @@ def store() -> None:
 @_guarded
 def store_validate(state_dir: str | None, file_: str | None, as_json: bool) -> int:
     """Validate each cron store file against the JSON Schemas in schemas/."""
+    from patcher.cronstore.location import resolve_store
+    from patcher.cronstore.store import check_single_file, inspect_store
     from patcher.errors import EXIT_USAGE, UsageError
-    from patcher.statedir import resolve_store
-    from patcher.store import check_single_file, inspect_store
 
     if state_dir and file_:
         raise UsageError("--state-dir and --file exclude each other: pass one of them.")
@@ -237,10 +237,10 @@ def store_validate(state_dir: str | None, file_: str | None, as_json: bool) -> i
 @_guarded
 def store_migrate(ctx: click.Context, state_dir: str | None, dry_run: bool, as_json: bool) -> int:
     """Add activeJobIds (seeded from state.runningAtMs) to the store's runtime-state file."""
-    from patcher.locks import store_lock
-    from patcher.releases import cache_dir
-    from patcher.statedir import resolve_store
-    from patcher.store import migrate_store
+    from patcher.cache.releases import cache_dir
+    from patcher.cronstore.location import resolve_store
+    from patcher.cronstore.store import migrate_store
+    from patcher.files.locks import store_lock
 
     location = resolve_store(Path(state_dir) if state_dir else None)
     with store_lock(cache_dir(ctx.obj["cache_dir"]), location.state_dir):
@@ -316,9 +316,9 @@ def _render_side(title: str, side: dict, expect_bug: bool) -> None:
 @_guarded
 def verify(ctx: click.Context, root: str | None, version: str | None, as_json: bool) -> int:
     """Run the restart scenarios on a release's own code (pristine, and patched once it exists)."""
+    from patcher.cache.releases import cache_dir, fetch_release
     from patcher.errors import UsageError
-    from patcher.releases import cache_dir, fetch_release
-    from patcher.verify import verify_install
+    from patcher.verification.verify import verify_install
 
     if bool(root) == bool(version):
         raise UsageError("pass exactly one of --root DIR and --release VERSION.")
@@ -353,7 +353,7 @@ def verify(ctx: click.Context, root: str | None, version: str | None, as_json: b
 
 
 def _roots(root: str | None) -> list[Path]:
-    from patcher.install import discover, open_install
+    from patcher.detection.install import discover, open_install
 
     if root:
         return [open_install(Path(root)).root]
@@ -375,8 +375,8 @@ def _roots(root: str | None) -> list[Path]:
 @_guarded
 def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
     """Repair an install in place: patch, migrate the store, prove it, or roll back."""
-    from patcher import patching
-    from patcher.releases import cache_dir
+    from patcher.cache.releases import cache_dir
+    from patcher.repair import commands as patching
 
     cache = cache_dir(ctx.obj["cache_dir"])
     outcomes = [
@@ -422,8 +422,8 @@ def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
 @_guarded
 def status(ctx, root, as_json) -> int:
     """Say whether each install is pristine, applied, drifted, or has nothing to patch."""
-    from patcher import patching
-    from patcher.releases import cache_dir
+    from patcher.cache.releases import cache_dir
+    from patcher.repair import commands as patching
 
     cache = cache_dir(ctx.obj["cache_dir"])
     rows = []
@@ -466,8 +466,8 @@ def status(ctx, root, as_json) -> int:
 @_guarded
 def rollback(ctx, root, as_json) -> int:
     """Restore every patched file byte-identical to the release."""
-    from patcher import patching
-    from patcher.releases import cache_dir
+    from patcher.cache.releases import cache_dir
+    from patcher.repair import commands as patching
 
     cache = cache_dir(ctx.obj["cache_dir"])
     outcomes = [patching.rollback(r, cache) for r in _roots(root)]
@@ -493,7 +493,7 @@ def rollback(ctx, root, as_json) -> int:
 @_guarded
 def fetch(ctx: click.Context, version: str) -> int:
     """Fetch a release with the npm CLI into the cache and print its package root."""
-    from patcher.releases import cache_dir, fetch_release
+    from patcher.cache.releases import cache_dir, fetch_release
 
     notes: list[str] = []
     root = fetch_release(version, cache_dir(ctx.obj["cache_dir"]), notes)
@@ -543,9 +543,9 @@ def fetch(ctx: click.Context, version: str) -> int:
 @_guarded
 def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, expect) -> int:
     """Verify every selected release (pristine, patched, rollback) and report a table."""
-    from patcher import cachestore
-    from patcher import matrix as m
-    from patcher.releases import cache_dir, list_versions
+    from patcher.cache import content as cachestore
+    from patcher.cache.releases import cache_dir, list_versions
+    from patcher.matrix import run as m
 
     cache = cache_dir(ctx.obj["cache_dir"])
     destination = Path(output) if output else None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.errors import UsageError
-from patcher.safeio import NotReadable, read_regular
+from patcher.files.reading import NotReadable, read_regular
 
 # A cron store of thousands of jobs is a few MB; anything near this is not one.
 STORE_LIMIT = 256 * 1024 * 1024

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patcher.bundles import MARKER_PREFIX, ROLES, BundleMap, map_bundles
-from patcher.families import AFFECTED, Verdict, classify
-from patcher.install import DiscoveryContext, Install, discover
-from patcher.safeio import NotReadable, read_regular
-from patcher.transaction import InstallRecord, file_states
+from patcher.detection.families import AFFECTED, Verdict, classify
+from patcher.detection.install import DiscoveryContext, Install, discover
+from patcher.detection.roles import MARKER_PREFIX, ROLES, BundleMap, map_bundles
+from patcher.files.reading import NotReadable, read_regular
+from patcher.repair.transaction import InstallRecord, file_states
 
 DETECT_SCHEMA = "openclaw-patcher/detect/1"
 

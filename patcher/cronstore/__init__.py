@@ -1,0 +1,1 @@
+"""OpenClaw's cron store: where it lives, JSON and SQLite, validation and migration."""

@@ -1,0 +1,1 @@
+"""Finding installs and judging their code: discovery, the byte prefilter, roles, families."""

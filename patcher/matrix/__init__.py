@@ -1,0 +1,1 @@
+"""Every release at once: selection, parallel runs, reports."""

@@ -1,0 +1,1 @@
+"""The repair: patch specs, the plan, the journaled transaction, apply/status/rollback."""

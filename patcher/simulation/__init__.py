@@ -1,0 +1,1 @@
+"""Running a release's own code: Node, the harness, the restart scenarios."""

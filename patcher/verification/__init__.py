@@ -1,0 +1,1 @@
+"""Proving the repair: verify, its scratch copies, and the one verdict rule."""
