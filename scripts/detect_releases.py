@@ -24,8 +24,8 @@ import release_facts  # noqa: E402
 
 from patcher.cache.releases import cache_dir, fetch_release, list_versions, stable_versions  # noqa: E402
 from patcher.detection.detect import detect_install  # noqa: E402
-from patcher.detection.families import parse_version  # noqa: E402
 from patcher.detection.install import open_install  # noqa: E402
+from patcher.versions import parse_version  # noqa: E402
 
 
 def main() -> int:

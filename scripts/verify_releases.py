@@ -23,9 +23,9 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 
 from patcher.cache.releases import cache_dir, list_versions, stable_versions
-from patcher.detection.families import parse_version
 from patcher.system.selfexec import own_command
 from patcher.verification.verdict import judge
+from patcher.versions import parse_version
 
 REPO = Path(__file__).resolve().parent.parent
 

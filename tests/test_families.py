@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from patcher.detection.families import classify, family_for_version, parse_version
+from patcher.detection.families import classify, family_for_version
 from patcher.detection.roles import BundleMap
+from patcher.versions import parse_version
 
 
 @pytest.mark.parametrize(

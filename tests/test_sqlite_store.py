@@ -175,7 +175,14 @@ def test_removing_the_row_gives_the_store_an_unpatched_gateway_leaves(tmp_path):
 
 
 def test_the_spec_writes_the_row_this_module_reads():
-    helper = REPO / "patcher" / "repair" / "specs" / "cron-active-jobs-sqlite" / "store-active-ids-helper.js"
+    helper = (
+        REPO
+        / "patcher"
+        / "repair"
+        / "specs"
+        / "cron-active-jobs-sqlite"
+        / "store-active-ids-helper.js"
+    )
     text = helper.read_text()
     assert f'__patcher_ACTIVE_JOBS_PLUGIN = "{sqlite_store.PLUGIN_ID}"' in text
     assert f'__patcher_ACTIVE_JOBS_NAMESPACE = "{sqlite_store.NAMESPACE}"' in text

@@ -25,9 +25,9 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from patcher.detection.families import parse_version
 from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
 from patcher.files.locks import waiting
+from patcher.versions import parse_version
 
 CACHE_ENV = "OPENCLAW_PATCHER_CACHE"
 PACKAGE = "openclaw"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from patcher.detection.roles import ROLES, BundleMap
+from patcher.versions import parse_version
 
 AFFECTED = "affected"
 FIXED_UPSTREAM = "fixed-upstream"
@@ -66,14 +67,6 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 _BY_ID = {f.id: f for f in FAMILIES}
-
-
-def parse_version(version: str) -> Version | None:
-    """OpenClaw's `2026.7.1-1` re-publishes parse as post releases, betas as pre-releases."""
-    try:
-        return Version(version)
-    except InvalidVersion:
-        return None
 
 
 def family_for_version(version: str) -> Family | None:

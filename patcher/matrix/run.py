@@ -25,10 +25,10 @@ from xml.etree import ElementTree
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.detection.families import parse_version
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from patcher.system.selfexec import own_command
 from patcher.verification.verdict import Verdict, judge
+from patcher.versions import parse_version
 
 LAST_RUN = "matrix/last-run.json"
 

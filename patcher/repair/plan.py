@@ -23,11 +23,11 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.detection.families import parse_version
 from patcher.detection.roles import MARKER_PREFIX, ShapeError, export_name, locate_definitions
 from patcher.errors import RefusedError, UsageError
 from patcher.files.reading import NotReadable, read_regular
 from patcher.files.validation import problems
+from patcher.versions import parse_version
 
 SPECS_PACKAGE = "patcher.repair.specs"
 
