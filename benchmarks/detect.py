@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from patcher.cache.releases import cache_dir, fetch_release
+from patcher.cache.layout import cache_dir
+from patcher.cache.releases import fetch_release
 from patcher.system.selfexec import own_command
 
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from patcher.cache.content import disk_usage
-from patcher.cache.releases import cache_dir
+from patcher.cache.layout import cache_dir
 from patcher.system.selfexec import own_command
 
 

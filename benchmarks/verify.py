@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from patcher.cache.releases import cache_dir
+from patcher.cache.layout import cache_dir
 from patcher.system.selfexec import own_command
 
 

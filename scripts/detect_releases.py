@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import release_facts  # noqa: E402
 
-from patcher.cache.releases import cache_dir, fetch_release, list_versions, stable_versions  # noqa: E402
+from patcher.cache.layout import cache_dir  # noqa: E402
+from patcher.cache.releases import fetch_release, list_versions, stable_versions  # noqa: E402
 from patcher.detection.detect import detect_install  # noqa: E402
 from patcher.detection.install import open_install  # noqa: E402
 from patcher.versions import parse_version  # noqa: E402

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
-from patcher.cache.releases import cache_dir, list_versions, stable_versions
+from patcher.cache.layout import cache_dir
+from patcher.cache.releases import list_versions, stable_versions
 from patcher.system.selfexec import own_command
 from patcher.verification.verdict import judge
 from patcher.versions import parse_version

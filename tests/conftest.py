@@ -111,7 +111,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def release_cache() -> Path:
     """The shared release cache: $OPENCLAW_PATCHER_CACHE, else the user cache directory."""
-    from patcher.cache.releases import cache_dir
+    from patcher.cache.layout import cache_dir
 
     return cache_dir(os.environ.get("OPENCLAW_PATCHER_CACHE"))
 

@@ -107,7 +107,7 @@ def test_apply_and_rollback_at_once_end_exactly_pristine_or_patched(env):
 
 
 def test_a_lock_held_by_a_live_run_is_waited_for_then_refused(env, monkeypatch):
-    from patcher.files.locks import install_lock
+    from patcher.cache.layout import install_lock
 
     root, state, cache = env
     monkeypatch.setenv("OPENCLAW_PATCHER_LOCK_WAIT", "0.5")

@@ -26,12 +26,20 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from patcher.cache.layout import (
+    DEPS,
+    GROWN,
+    RELEASES,
+    SCRATCH,
+    STORE,
+    TARBALLS,
+    USED,
+    deps_lock,
+    release_lock,
+)
 from patcher.errors import UsageError
+from patcher.files.locks import waiting
 
-STORE = "store"
-USED = "used"
-SCRATCH = "scratch"  # the tool's own work copies (patched and rolled back by verify)
-GROWN = ".grown"  # touched whenever new content is stored: a walk of the cache takes seconds
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.I)
 
 
@@ -159,13 +167,13 @@ def disk_usage(cache: Path) -> int:
 def _units(cache: Path) -> dict[str, list[Path]]:
     """version -> the paths that go with it."""
     units: dict[str, list[Path]] = {}
-    for version_dir in (cache / "releases").glob("*"):
+    for version_dir in (cache / RELEASES).glob("*"):
         if version_dir.is_dir() and not version_dir.name.startswith("."):
             units.setdefault(version_dir.name, []).append(version_dir)
-    for deps in (cache / "deps").glob("*"):
+    for deps in (cache / DEPS).glob("*"):
         if deps.is_dir() and not deps.name.startswith("."):
             units.setdefault(deps.name, []).append(deps)
-    for tarball in (cache / "tarballs").glob("openclaw-*.tgz"):
+    for tarball in (cache / TARBALLS).glob("openclaw-*.tgz"):
         version = tarball.name[len("openclaw-") : -len(".tgz")]
         if version in units:
             units[version] += [tarball, tarball.with_name(tarball.name + ".integrity")]
@@ -191,8 +199,6 @@ def collect_garbage(cache: Path) -> None:
 def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float = 60) -> list[str]:
     """Evict least recently used versions until the cache fits `max_bytes`; never `keep`,
     nor a version used in the last `grace_s` seconds (another run may be using it)."""
-    from patcher.files.locks import waiting
-
     keep = set(keep)
     evicted: list[str] = []
     with waiting(cache / ".evict.lock"):
@@ -205,8 +211,8 @@ def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float 
             if version in keep or now - _last_used(cache, version, units[version]) < grace_s:
                 continue
             with (
-                waiting(cache / "releases" / f".{version}.lock"),
-                waiting(cache / "deps" / f".{version}.lock"),
+                waiting(release_lock(cache, version)),
+                waiting(deps_lock(cache, version)),
             ):
                 for path in units[version]:
                     if path.is_dir():

@@ -25,23 +25,17 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from patcher.cache.layout import (
+    TARBALLS,
+    cache_dir,  # noqa: F401 - re-exported: the CLI asks here
+    release_dir,
+    release_lock,
+)
 from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
 from patcher.files.locks import waiting
 from patcher.versions import parse_version
 
-CACHE_ENV = "OPENCLAW_PATCHER_CACHE"
 PACKAGE = "openclaw"
-
-
-def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """The cache directory: the override, else $OPENCLAW_PATCHER_CACHE, else platformdirs."""
-    if override:
-        return Path(override).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("openclaw-patcher"))
 
 
 def _npm() -> str:
@@ -167,7 +161,7 @@ def _check_version_text(version: str) -> None:
 def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
     """The verified tarball of `package@version` in the cache, from `npm pack` when missing."""
     _check_version_text(version)
-    tarballs = cache / "tarballs"
+    tarballs = cache / TARBALLS
     tarball = tarballs / f"{package}-{version}.tgz"
     sri_file = tarball.with_name(tarball.name + ".integrity")
     with waiting(tarballs / f".{package}-{version}.lock"):
@@ -251,13 +245,13 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
     from patcher.cache.content import dedupe, forget_changed, record_tree, touch_used, tree_changes
 
     _check_version_text(version)
-    dest = cache / "releases" / version
+    dest = release_dir(cache, version)
     root = dest / "package"
     if (root / "package.json").is_file() and tree_changes(root) == []:
         touch_used(cache, version)
         return root
     tarball = fetch_tarball(version, cache)
-    with waiting(cache / "releases" / f".{version}.lock"):
+    with waiting(release_lock(cache, version)):
         changed = tree_changes(root) if root.is_dir() else None
         if changed == [] and (root / "package.json").is_file():  # another run extracted it
             touch_used(cache, version)

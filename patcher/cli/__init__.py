@@ -78,7 +78,7 @@ def _crash(exc: BaseException) -> NoReturn:
 
 
 def _write_crash_log(exc: BaseException) -> Path:
-    from patcher.cache.releases import cache_dir
+    from patcher.cache.layout import cache_dir
 
     log = cache_dir() / "crash.log"
     try:
@@ -142,7 +142,7 @@ def _render_detections(detections) -> None:
 @_guarded
 def detect(ctx: click.Context, root: str | None, as_json: bool) -> int:
     """Find OpenClaw installs, map their cron bundles by content, and judge each release."""
-    from patcher.cache.releases import cache_dir
+    from patcher.cache.layout import cache_dir
     from patcher.detection.detect import DETECT_SCHEMA, detect_installs
     from patcher.detection.install import open_install
 
@@ -237,10 +237,9 @@ def store_validate(state_dir: str | None, file_: str | None, as_json: bool) -> i
 @_guarded
 def store_migrate(ctx: click.Context, state_dir: str | None, dry_run: bool, as_json: bool) -> int:
     """Add activeJobIds (seeded from state.runningAtMs) to the store's runtime-state file."""
-    from patcher.cache.releases import cache_dir
+    from patcher.cache.layout import cache_dir, store_lock
     from patcher.cronstore.location import resolve_store
     from patcher.cronstore.store import migrate_store
-    from patcher.files.locks import store_lock
 
     location = resolve_store(Path(state_dir) if state_dir else None)
     with store_lock(cache_dir(ctx.obj["cache_dir"]), location.state_dir):
@@ -316,7 +315,8 @@ def _render_side(title: str, side: dict, expect_bug: bool) -> None:
 @_guarded
 def verify(ctx: click.Context, root: str | None, version: str | None, as_json: bool) -> int:
     """Run the restart scenarios on a release's own code (pristine, and patched once it exists)."""
-    from patcher.cache.releases import cache_dir, fetch_release
+    from patcher.cache.layout import cache_dir
+    from patcher.cache.releases import fetch_release
     from patcher.errors import UsageError
     from patcher.verification.verify import verify_install
 
@@ -375,7 +375,7 @@ def _roots(root: str | None) -> list[Path]:
 @_guarded
 def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
     """Repair an install in place: patch, migrate the store, prove it, or roll back."""
-    from patcher.cache.releases import cache_dir
+    from patcher.cache.layout import cache_dir
     from patcher.repair import commands as patching
 
     cache = cache_dir(ctx.obj["cache_dir"])
@@ -422,7 +422,7 @@ def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
 @_guarded
 def status(ctx, root, as_json) -> int:
     """Say whether each install is pristine, applied, drifted, or has nothing to patch."""
-    from patcher.cache.releases import cache_dir
+    from patcher.cache.layout import cache_dir
     from patcher.repair import commands as patching
 
     cache = cache_dir(ctx.obj["cache_dir"])
@@ -466,7 +466,7 @@ def status(ctx, root, as_json) -> int:
 @_guarded
 def rollback(ctx, root, as_json) -> int:
     """Restore every patched file byte-identical to the release."""
-    from patcher.cache.releases import cache_dir
+    from patcher.cache.layout import cache_dir
     from patcher.repair import commands as patching
 
     cache = cache_dir(ctx.obj["cache_dir"])
@@ -493,7 +493,8 @@ def rollback(ctx, root, as_json) -> int:
 @_guarded
 def fetch(ctx: click.Context, version: str) -> int:
     """Fetch a release with the npm CLI into the cache and print its package root."""
-    from patcher.cache.releases import cache_dir, fetch_release
+    from patcher.cache.layout import cache_dir
+    from patcher.cache.releases import fetch_release
 
     notes: list[str] = []
     root = fetch_release(version, cache_dir(ctx.obj["cache_dir"]), notes)
@@ -544,7 +545,8 @@ def fetch(ctx: click.Context, version: str) -> int:
 def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, expect) -> int:
     """Verify every selected release (pristine, patched, rollback) and report a table."""
     from patcher.cache import content as cachestore
-    from patcher.cache.releases import cache_dir, list_versions
+    from patcher.cache.layout import cache_dir
+    from patcher.cache.releases import list_versions
     from patcher.matrix import run as m
 
     cache = cache_dir(ctx.obj["cache_dir"])

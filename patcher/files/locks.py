@@ -11,7 +11,6 @@ time, then the command is refused with one sentence naming the holder.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,17 +63,6 @@ def exclusive(lock_path: Path, what: str, wait_s: float | None = None) -> Iterat
         with contextlib.suppress(OSError):
             owner.unlink()
         lock.release()
-
-
-def install_lock(cache: Path, key: str, root: Path) -> contextlib.AbstractContextManager[None]:
-    """The lock of one install (its record's key)."""
-    return exclusive(cache / "locks" / f"install-{key}.lock", f"the install {root}")
-
-
-def store_lock(cache: Path, state_dir: Path) -> contextlib.AbstractContextManager[None]:
-    """The lock of one state dir's cron store (by its real path)."""
-    key = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:16]
-    return exclusive(cache / "locks" / f"store-{key}.lock", f"the cron store in {state_dir}")
 
 
 @contextlib.contextmanager

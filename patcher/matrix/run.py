@@ -25,12 +25,13 @@ from xml.etree import ElementTree
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from patcher.cache.layout import MATRIX
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from patcher.system.selfexec import own_command
 from patcher.verification.verdict import Verdict, judge
 from patcher.versions import parse_version
 
-LAST_RUN = "matrix/last-run.json"
+LAST_RUN = f"{MATRIX}/last-run.json"
 
 
 @dataclass

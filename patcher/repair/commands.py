@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.cache.content import is_cached_release
+from patcher.cache.scratch import scratch
 from patcher.detection.detect import Detection, detect_install, marked_files, patch_state
 from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import Install, open_install
@@ -22,7 +23,6 @@ from patcher.errors import PatcherError, RefusedError
 from patcher.repair.plan import Plan, describe, parse_errors, plan, specs_for
 from patcher.repair.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
 from patcher.system.processes import processes_running
-from patcher.verification.copies import scratch
 
 
 class ReadOnlyInstall(RefusedError):
@@ -229,9 +229,9 @@ def _apply(
 
 
 def _migrate_store(state_dir: Path | None, cache: Path, steps: Steps) -> dict[str, Any] | None:
+    from patcher.cache.layout import store_lock
     from patcher.cronstore.location import resolve_store
     from patcher.cronstore.store import migrate_store
-    from patcher.files.locks import store_lock
 
     try:
         location = resolve_store(state_dir)

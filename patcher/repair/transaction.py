@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patcher.cache.content import SCRATCH
+from patcher.cache.layout import INSTALLS, install_lock
+from patcher.cache.scratch import is_scratch
 from patcher.errors import RefusedError
 from patcher.files.atomic import fsync_dir, replace_file, temp_path
 from patcher.files.atomic import remove_temp_files as remove_temp_files_in
-from patcher.files.locks import install_lock
 from patcher.files.reading import NotReadable, read_regular
 
 MANIFEST_SCHEMA = "openclaw-patcher/manifest/1"
@@ -74,14 +74,14 @@ class InstallRecord:
     def __init__(self, cache: Path, root: Path) -> None:
         self.root = root.resolve()
         self.cache = cache
-        self.dir = cache / "installs" / install_key(self.root)
+        self.dir = cache / INSTALLS / install_key(self.root)
         self.manifest_path = self.dir / "manifest.json"
         self.backup_dir = self.dir / "backup"
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """The install's lock: every command that may write the install or its record. The
         tool's own scratch copies (one process each) need none."""
-        if self.root.is_relative_to((self.cache / SCRATCH).resolve()):
+        if is_scratch(self.root, self.cache):
             return contextlib.nullcontext()
         return install_lock(self.cache, self.dir.name, self.root)
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.cache.content import dedupe, touch_used
+from patcher.cache import layout
 from patcher.cache.releases import run_npm
 from patcher.detection.roles import ShapeError, locate_definitions
 from patcher.errors import RefusedError
@@ -94,8 +95,11 @@ def _declared_ranges(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in ranges.items() if isinstance(v, str)}
 
 
-def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
-    """Install `packages` at the release's ranges into deps_dir; link root/node_modules to it."""
+def ensure_dependencies(
+    root: Path, packages: set[str], deps_dir: Path, *, cache: Path | None = None
+) -> None:
+    """Install `packages` at the release's ranges into deps_dir; link root/node_modules to it.
+    With `cache`, the installed files are stored once with the cache's others."""
     manifest = json.loads(read_regular(root / "package.json"))
     ranges = _declared_ranges(root, manifest)
     wanted = {name: ranges[name] for name in sorted(packages) if name in ranges}
@@ -133,7 +137,8 @@ def ensure_dependencies(root: Path, packages: set[str], deps_dir: Path) -> None:
                 timeout=1800,
             )
             # Releases share most packages: store identical files once (hard links).
-            dedupe(deps_dir / "node_modules", deps_dir.parent.parent)
+            if cache is not None:
+                dedupe(deps_dir / "node_modules", cache)
             stamp.write_text(json.dumps(wanted, indent=2))
     link = root / "node_modules"
     installed_dir = deps_dir / "node_modules"
@@ -390,6 +395,7 @@ class Prepared:
     node_source: str
     symbols: dict[str, Path]
     deps_dir: Path | None = None  # where missing packages go; None: the install's own
+    cache: Path | None = None  # whose content store the installed packages join
 
     def rerooted(self, root: Path) -> Prepared:
         """The same release at another root (a patched copy): same chunks by relative path,
@@ -412,7 +418,7 @@ class Prepared:
                 if self.deps_dir is None or name is None or name in tried:
                     raise
                 tried.add(name)
-                ensure_dependencies(self.root, {name}, self.deps_dir)
+                ensure_dependencies(self.root, {name}, self.deps_dir, cache=self.cache)
 
 
 _MISSING_PACKAGE = re.compile(r"Cannot find (?:package|module) '([^']+)'")
@@ -440,8 +446,8 @@ def prepare(
     except ShapeError as exc:
         raise HarnessError(str(exc)) from exc
     node = find_node(install.engines_node, cache, install.root)
-    deps_dir = cache / "deps" / deps_key if deps_key is not None else None
-    if deps_dir is not None:
+    deps = layout.deps_dir(cache, deps_key) if deps_key is not None else None
+    if deps is not None:
         touch_used(cache, deps_key)
-        ensure_dependencies(install.root, import_closure(symbols.values()), deps_dir)
-    return Prepared(install.root, node.path, node.source, symbols, deps_dir)
+        ensure_dependencies(install.root, import_closure(symbols.values()), deps, cache=cache)
+    return Prepared(install.root, node.path, node.source, symbols, deps, cache)

@@ -22,6 +22,7 @@ from pathlib import Path
 import nodesemver
 from packaging.version import InvalidVersion, Version
 
+from patcher.cache.layout import NODE
 from patcher.cache.releases import fetch_package, package_versions
 from patcher.errors import EnvironmentMissing, PatcherError
 
@@ -115,7 +116,7 @@ def _provisioned(engines: str, cache: Path) -> NodeBinary | None:
     per run, and verify works offline once its Node is cached."""
     package = npm_package_name()
     builds: list[tuple[Version, Path]] = []
-    folder = cache / "node"
+    folder = cache / NODE
     for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
         version = _parse(entry.name)
         manifest = entry / "package" / "package.json"
@@ -143,7 +144,7 @@ def _provision(engines: str, cache: Path) -> NodeBinary:
         if not versions:
             continue
         best = max(versions, key=Version)
-        binary = _binary(fetch_package(package, best, cache, "node"))
+        binary = _binary(fetch_package(package, best, cache, NODE))
         if not binary.is_file():
             raise EnvironmentMissing(f"{package}@{best} has no bin/node: install Node by hand.")
         binary.chmod(binary.stat().st_mode | 0o111)

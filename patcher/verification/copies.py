@@ -12,41 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
-from patcher.cache.content import SCRATCH, file_sha256
+from patcher.cache.content import file_sha256
+from patcher.cache.scratch import scratch
 from patcher.errors import PatcherError
-
-
-def scratch_dir(cache: Path) -> Path:
-    folder = cache / SCRATCH
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@contextlib.contextmanager
-def scratch(cache: Path, prefix: str) -> Iterator[Path]:
-    """A fresh folder `<cache>/scratch/<prefix>-<pid>-<random>`, removed on exit. Named by
-    the pid that owns it, so what a killed run left is removed by the next one (`sweep`)."""
-    sweep(cache)
-    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=scratch_dir(cache)))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def sweep(cache: Path) -> None:
-    """Remove the scratch folders of processes that are gone (killed mid-run)."""
-    with contextlib.suppress(OSError):
-        for entry in (cache / SCRATCH).iterdir():
-            parts = entry.name.split("-")
-            if len(parts) >= 3 and parts[-2].isdigit() and not psutil.pid_exists(int(parts[-2])):
-                shutil.rmtree(entry, ignore_errors=True)
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patcher.cache.scratch import scratch
 from patcher.cronstore import sqlite as sqlite_store
 from patcher.cronstore.location import StoreLocation
 from patcher.cronstore.store import ACTIVE_JOB_IDS, inspect_store
@@ -37,7 +38,7 @@ from patcher.simulation.harness import (
     run_until_killed,
     scratch_env,
 )
-from patcher.verification.copies import repaired_copy, rolled_back_identical, scratch
+from patcher.verification.copies import repaired_copy, rolled_back_identical
 from patcher.verification.verdict import LOST, OTHER, STUCK, Verdict, judge
 
 HARNESS_NAMES = (
