@@ -28,8 +28,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from patcher.cache.content import dedupe, touch_used
 from patcher.cache import layout
+from patcher.cache.content import dedupe, touch_used
 from patcher.cache.releases import run_npm
 from patcher.detection.roles import ShapeError, locate_definitions
 from patcher.errors import RefusedError
