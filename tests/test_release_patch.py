@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from patcher.cache.releases import fetch_release, fetch_tarball
 from patcher.cli import main
 from patcher.simulation.harness import prepare
-from patcher.verification.verify import HARNESS_NAMES, HARNESS_OPTIONAL
+from patcher.simulation.restart import HARNESS_NAMES, HARNESS_OPTIONAL
 
 pytestmark = pytest.mark.release
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from conftest import BUNDLES
 
 from patcher.cli import main
-from patcher.verification.verify import SideResult, evaluate
+from patcher.simulation.scenarios import SideResult, evaluate
 
 JOBS = {"R": "r", "O": "o", "M": "m", "C": "c"}
 DEAD_R = {"runId": "cron:r:100", "jobId": "r", "status": "running", "error": None, "summary": None}
@@ -168,7 +168,7 @@ def test_a_rollback_that_is_not_byte_identical_fails_verify(identical, tmp_path,
         return identical
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(v, "prepare", lambda *a, **k: None)
+    monkeypatch.setattr(v, "prepare_release", lambda *a, **k: None)
     monkeypatch.setattr(v, "verify_root", fake_verify_root)
     monkeypatch.setattr(v, "rolled_back_identical", rolled_back)
     args = [

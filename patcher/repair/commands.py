@@ -22,6 +22,8 @@ from patcher.detection.install import Install, open_install
 from patcher.errors import PatcherError, RefusedError
 from patcher.repair.plan import Plan, describe, parse_errors, plan, specs_for
 from patcher.repair.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
+from patcher.simulation.restart import verify_root
+from patcher.simulation.scenarios import side_summary
 from patcher.system.processes import processes_running
 
 
@@ -207,8 +209,6 @@ def _apply(
     try:
         details["store"] = _migrate_store(state_dir, cache, steps)
         if not skip_simulation:
-            from patcher.verification.verify import side_summary, verify_root
-
             steps.step("simulation")
 
             # As in real life, the gateway that last ran was unpatched: its store has no

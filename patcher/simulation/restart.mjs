@@ -1,6 +1,6 @@
 import { makeCronService } from "./service.mjs";
 
-// Scenario: the restart contract (DESIGN.md) on the release's own code.
+// Scenario: the restart contract (docs/restart-contract.md) on the release's own code.
 //
 // Phase "a" (process A): the real CronService runs a recurring job R and a one-shot job O
 // whose runners block; once both are inside their runner (task records created), it reports
@@ -13,7 +13,8 @@ import { makeCronService } from "./service.mjs";
 // their runners, after moving the clock past the grace again; and once they have ended.
 // Each observation is the list of cron task records at that moment.
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const GRACE_PLUS = 6 * 60_000;
+// How far past the grace each move of the clock goes: from the Python side (restart.py
+// GRACE_PLUS_MS), which also starts process B's clock that far ahead.
 
 function cronRecords(symbols) {
   symbols.ensureTaskRegistryReady?.();
@@ -125,14 +126,14 @@ async function phaseB({ symbols, config, emit }) {
   const manualRun = cron.run(jobs.M, "force").catch((error) => ({ error: String(error) }));
   const manual = await runners.waitFor(jobs.M, 10_000);
   observe("live", null);
-  globalThis.__patcherClock.advance(GRACE_PLUS);
+  globalThis.__patcherClock.advance(config.gracePlusMs);
   await sweep("live-past-grace");
   runners.releaseAll();
   await Promise.race([started, sleep(10_000)]);
   const manualResult = await Promise.race([manualRun, sleep(10_000)]);
   cron.stop(); // no new timer runs; the ones in flight end at once now
   await sleep(300);
-  globalThis.__patcherClock.advance(GRACE_PLUS);
+  globalThis.__patcherClock.advance(config.gracePlusMs);
   await sweep("final");
   return {
     observations,

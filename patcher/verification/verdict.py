@@ -11,11 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from patcher.detection.families import AFFECTED, UNKNOWN
-
-# The kinds of a scenario's failures (`failure_kinds` in verify's JSON).
-LOST = "lost"  # a record the sweeper marked lost ("backing session missing"): #79196
-STUCK = "stuck"  # a dead run's record left running after every run ended
-OTHER = "other"
+from patcher.simulation.scenarios import OTHER, STUCK
 
 
 @dataclass(frozen=True)
