@@ -108,7 +108,7 @@ def test_detect_bad_root_exits_2_with_one_sentence(isolated, root):
 def test_detect_nothing_found_exits_1(isolated):
     result = run("detect")
     assert result.exit_code == 1
-    assert "No OpenClaw install was found" in result.output
+    assert "no OpenClaw install was found" in result.output
 
 
 def test_detect_discovers_installs(isolated):
@@ -132,13 +132,13 @@ def test_module_entry_point_and_version():
 
 
 def test_unexpected_errors_are_one_sentence_with_a_log(isolated, monkeypatch):
-    import patcher.detection.detect
+    import patcher.repair.commands
 
     def boom(*args, **kwargs):
         raise RuntimeError("synthetic failure")
 
     monkeypatch.setenv("OPENCLAW_PATCHER_CACHE", str(isolated / "cache"))
-    monkeypatch.setattr(patcher.detection.detect, "detect_installs", boom)
+    monkeypatch.setattr(patcher.repair.commands, "detect_installs", boom)
     result = run("detect", "--root", str(BUNDLES / "2026.4.14-inline-json"))
     assert result.exit_code == 3
     assert "an unexpected error has occurred (RuntimeError: synthetic failure)" in result.output

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from patcher.cli import main
 from patcher.errors import UsageError
+from patcher.matrix import reports
 from patcher.matrix import run as m
 
 LISTED = ["2026.4.2", "2026.4.14", "2026.5.7", "2026.7.1-1", "2026.8.1", "2026.9.0-beta.1"]
@@ -72,7 +73,7 @@ def test_rows_judge_what_each_release_needs():
 
 
 def test_json_rows_carry_the_verify_fields_and_status():
-    rows = json.loads(m.render_json(ROWS))["releases"]
+    rows = json.loads(reports.render_json(ROWS))["releases"]
     first = rows[0]
     assert first["version"] == "2026.4.14" and first["status"] == "affected"
     assert first["pristine"]["bug_reproduced"] is True and first["patched"]["ok"] is True
@@ -81,7 +82,7 @@ def test_json_rows_carry_the_verify_fields_and_status():
 
 
 def test_markdown_is_a_table_with_a_row_per_release():
-    lines = m.render_markdown(ROWS).splitlines()
+    lines = reports.render_markdown(ROWS).splitlines()
     assert lines[0].startswith("| version | status |") and set(lines[1]) <= {"|", "-"}
     assert len(lines) == 2 + len(ROWS)
     assert all(line.count("|") == lines[0].count("|") for line in lines)
@@ -92,7 +93,7 @@ JUNIT_XSD = Path(__file__).parent / "data" / "junit.xsd"
 
 
 def test_junit_is_valid_junit_xml():
-    xml = m.render_junit(ROWS)
+    xml = reports.render_junit(ROWS)
     xmlschema.XMLSchema(JUNIT_XSD).validate(xml)  # raises on any violation of the format
     root = ElementTree.fromstring(xml.encode())  # well-formed, special characters escaped
     assert root.tag == "testsuites"
@@ -111,7 +112,7 @@ def test_junit_is_valid_junit_xml():
 def test_junit_schema_rejects_what_ci_readers_reject():
     """The schema check can fail: a test case with two failures, or without its name."""
     schema = xmlschema.XMLSchema(JUNIT_XSD)
-    xml = m.render_junit(ROWS)
+    xml = reports.render_junit(ROWS)
     twice = xml.replace("</failure>", "</failure><failure message='again'/>", 1)
     nameless = xml.replace('name="2026.4.14"', "", 1)
     assert schema.is_valid(xml)
@@ -174,7 +175,7 @@ def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
     folder = tmp_path / "rows"
     folder.mkdir()
     for row in ROWS:  # one JSON report per CI runner
-        (folder / f"row-{row.version}.json").write_text(m.render_json([row]))
+        (folder / f"row-{row.version}.json").write_text(reports.render_json([row]))
     merged = m.merge(folder)
     assert [r.version for r in merged] == ["2026.4.14", "2026.5.7", "2026.7.1", "2026.8.1"]
     assert [r.ok for r in merged] == [True, False, False, True]
@@ -251,9 +252,11 @@ def test_merge_with_an_error_row_or_no_rows_fails(tmp_path, monkeypatch):
     empty = CliRunner().invoke(main, args)
     assert empty.exit_code == 2 and "holds no `matrix --format json` report" in empty.stderr
     good = m.Row("2026.4.14", report("2026.4.14", "affected", True, True, rolled=True))
-    (folder / "row-a.json").write_text(m.render_json([good]))
+    (folder / "row-a.json").write_text(reports.render_json([good]))
     assert CliRunner().invoke(main, args).exit_code == 0
-    (folder / "row-b.json").write_text(m.render_json([m.Row("2026.5.7", None, error="exit 7")]))
+    (folder / "row-b.json").write_text(
+        reports.render_json([m.Row("2026.5.7", None, error="exit 7")])
+    )
     merged = CliRunner().invoke(main, args)
     assert merged.exit_code == 1 and "not verified: 2026.5.7" in merged.stdout
     # A runner that left no report: with --expect its version is an error row.
@@ -266,7 +269,9 @@ def test_merge_with_an_error_row_or_no_rows_fails(tmp_path, monkeypatch):
         assert bad.exit_code == 2 and "is not a JSON list of versions" in bad.stderr
     # A row's own `ok` is not trusted: the verdict is judged again from its report.
     forged = json.loads(
-        m.render_json([m.Row("2026.5.7", report("2026.5.7", "affected", False, True, rolled=True))])
+        reports.render_json(
+            [m.Row("2026.5.7", report("2026.5.7", "affected", False, True, rolled=True))]
+        )
     )
     forged["releases"][0]["ok"] = True
     (folder / "row-b.json").write_text(json.dumps(forged))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.cronstore.location import StoreLocation
+from patcher.cronstore.model import Migration
 from patcher.errors import RefusedError, UsageError
 from patcher.files.atomic import backup_path, temp_path
 from patcher.files.jsonio import MAX_DEPTH, depth
@@ -252,8 +253,6 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
 
     Under the database's write lock (refused when the gateway holds it): read, back the
     database up, insert, commit. One transaction: a crash leaves the database as it was."""
-    from patcher.cronstore.store import Migration
-
     path = location.sqlite_path
     try:
         with contextlib.closing(_connect_ro(path)) as db:

@@ -11,7 +11,7 @@ exists, else `jobs.json`. It is runtime state like `state.runningAtMs`, and it m
 where the release's saver rewrites runtime state, so the repaired saver keeps it current.
 The unpatched release drops unknown top-level fields on its next save and loads the file
 without error either way, which keeps a rollback safe. In the SQLite era it is a row of
-its own in the state database (see sqlite_store.py for where and why).
+its own in the state database (see patcher/cronstore/sqlite.py for where and why).
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patcher.cronstore import sqlite as sqlite_store
 from patcher.cronstore.location import StoreLocation
-from patcher.errors import RefusedError, UsageError
+from patcher.cronstore.model import Migration
+from patcher.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, RefusedError, UsageError
 from patcher.files.atomic import remove_temp_files, replace_file, write_backup
 from patcher.files.jsonio import Document, InvalidDocument, dumps, has_non_finite, read_document
 from patcher.files.validation import Problem, problems
@@ -87,6 +89,16 @@ class StoreReport:
         return [f.version_error for f in self.files if f.version_error]
 
     @property
+    def exit_code(self) -> int:
+        """`store validate`: 0 valid, 2 invalid or unreadable, 3 a store version unknown."""
+        if self.version_errors:
+            return EXIT_REFUSED
+        return EXIT_OK if self.valid else EXIT_USAGE
+
+    def envelope(self) -> dict[str, Any]:
+        return {"schema": "openclaw-patcher/store-validate/1", **self.to_json()}
+
+    @property
     def runtime_file(self) -> StoreFile | None:
         """The file that holds runtime state, and so `activeJobIds`."""
         by_role = {f.role: f for f in self.files}
@@ -144,8 +156,6 @@ def inspect_store(location: StoreLocation) -> StoreReport:
         kind = "json-split" if state.exists() else "json"
         return StoreReport(location, kind, files)
     if location.sqlite_path.exists():
-        from patcher.cronstore import sqlite as sqlite_store
-
         facts, found = sqlite_store.inspect(location.sqlite_path, sqlite_store.store_key(location))
         checked = StoreFile(
             SQLITE,
@@ -198,31 +208,6 @@ def running_job_ids(report: StoreReport) -> list[str]:
     return ids
 
 
-@dataclass
-class Migration:
-    """What `store migrate` did, or would do with --dry-run."""
-
-    path: Path | None
-    outcome: str  # "migrated", "would-migrate", "already-migrated", "nothing-to-migrate"
-    active_job_ids: list[str]
-    backup: Path | None = None
-    rewritten_from_json5: bool = False
-    kind: str = "none"
-    # The real folder written, when the state dir or cron/ is reached through a symlink.
-    through_link: Path | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "real_folder": str(self.through_link) if self.through_link else None,
-            "file": str(self.path) if self.path else None,
-            "outcome": self.outcome,
-            "kind": self.kind,
-            "activeJobIds": self.active_job_ids,
-            "backup": str(self.backup) if self.backup else None,
-            "rewritten_from_json5": self.rewritten_from_json5,
-        }
-
-
 def ensure_valid(report: StoreReport) -> None:
     """Raise for an unknown version (exit 3) or an invalid file (exit 2), naming the file."""
     if report.version_errors:
@@ -255,8 +240,6 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
         return Migration(None, "nothing-to-migrate", [])
     ensure_valid(report)
     if report.kind == "sqlite":
-        from patcher.cronstore import sqlite as sqlite_store
-
         if not (report.sqlite or {}).get("cron_jobs"):
             return Migration(None, "nothing-to-migrate", [], kind="sqlite")
 

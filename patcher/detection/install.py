@@ -247,3 +247,11 @@ def discover(ctx: DiscoveryContext | None = None) -> list[Install]:
         if data is not None and (real / "dist").is_dir():
             found[real] = (data, [how])
     return [_install_from(root, data, tuple(hows)) for root, (data, hows) in found.items()]
+
+
+def no_install_found() -> str:
+    """The one sentence for a machine where discovery finds no install."""
+    return (
+        "no OpenClaw install was found on PATH or in the npm, pnpm, yarn, bun, nvm, fnm, "
+        "volta or Homebrew global folders: pass --root DIR."
+    )

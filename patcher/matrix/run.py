@@ -10,23 +10,22 @@ entry written under its own file lock (patcher/files/locks.py `waiting`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from patcher.cache.content import evict, grown_since
 from patcher.cache.layout import MATRIX
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
+from patcher.files.atomic import write_text_atomic
 from patcher.system.selfexec import own_command
 from patcher.verification.verdict import Verdict, judge
 from patcher.versions import parse_version
@@ -245,144 +244,67 @@ def run_matrix(
     return [rows[v] for v in versions]
 
 
-def _cell(value: bool | None, yes: str = "yes", no: str = "no") -> str:
-    return "—" if value is None else (yes if value else no)
-
-
-COLUMNS = ("version", "status", "bug reproduced (pristine)", "patched", "rollback", "ok", "time")
-
-
-def _cells(row: Row) -> tuple[str, ...]:
-    return (
-        row.version,
-        row.status,
-        _cell(row.bug_reproduced),
-        _cell(row.patched_ok, "ok", "FAILED"),
-        _cell(row.rollback_identical, "identical", "DIFFERS"),
-        _outcome(row),
-        f"{row.seconds.get('total', 0):.0f} s",
-    )
-
-
-def _outcome(row: Row) -> str:
-    if row.ok:
-        return "ok"
-    return "FAILED" if row.verified else f"NOT VERIFIED: {row.verdict.reason}"
-
-
-def _word(row: Row) -> str:
-    return "ok" if row.ok else ("FAILED" if row.verified else "NOT VERIFIED")
-
-
-def summary_line(rows: list[Row]) -> str:
-    """`N of M releases as required`, then which failed and which could not be verified."""
-    failed = [r.version for r in rows if not r.ok and r.verified]
-    unverified = [r.version for r in rows if not r.verified]
-    line = f"{len(rows) - len(failed) - len(unverified)} of {len(rows)} releases as required"
-    if failed:
-        line += f"; failed: {', '.join(failed)}"
-    if unverified:
-        line += f"; not verified: {', '.join(unverified)}"
-    return line
-
-
 def exit_code(rows: list[Row]) -> int:
     """0 when every row is as required; 1 when any release fails its verdict or could not
     be verified (an empty report verifies nothing and is refused before it is made)."""
     return EXIT_OK if rows and all(r.ok for r in rows) else EXIT_CHECK_FAILED
 
 
-def render_markdown(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = [c.replace("|", "\\|") for c in _cells(row)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def render_text(rows: list[Row]) -> str:
-    table = [COLUMNS, *(_cells(r) for r in rows)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
-    lines.append(summary_line(rows))
-    return "\n".join(lines) + "\n"
-
-
-def render_json(rows: list[Row]) -> str:
-    return json.dumps(
-        {"schema": "openclaw-patcher/matrix/1", "releases": [r.to_json() for r in rows]}, indent=2
-    )
-
-
-def _failure(row: Row) -> str | None:
-    return row.verdict.reason
-
-
-def render_junit(rows: list[Row]) -> str:
-    """JUnit XML: one test case per release, a failure (or an error) where it fails."""
-    suites = ElementTree.Element("testsuites", name="openclaw-patcher matrix")
-    suite = ElementTree.SubElement(
-        suites,
-        "testsuite",
-        name="openclaw-releases",
-        tests=str(len(rows)),
-        failures=str(sum(1 for r in rows if not r.ok and r.verified)),
-        errors=str(sum(1 for r in rows if not r.verified)),
-        skipped="0",
-        time=f"{sum(r.seconds.get('total', 0) for r in rows):.1f}",
-    )
-    for row in rows:
-        case = ElementTree.SubElement(
-            suite,
-            "testcase",
-            classname=f"openclaw.{row.status}",
-            name=row.version,
-            time=f"{row.seconds.get('total', 0):.1f}",
+def selected(spec: str, listed: list[str], *, betas: bool, cache: Path) -> list[str]:
+    """The versions to verify; an explicit selection that matches nothing is refused (exit
+    2), `new` with nothing new is an empty list."""
+    versions = select(spec, listed, betas=betas, seen=last_seen(cache))
+    if not versions and spec != "new":
+        hint = "" if betas else " (betas are left out; add --betas to include them)"
+        raise UsageError(
+            f"no published release matches --versions {spec!r}{hint}: nothing was verified."
         )
-        problem = _failure(row)
-        if problem is not None:
-            kind = "failure" if row.verified else "error"
-            element = ElementTree.SubElement(case, kind, message=problem, type=kind)
-            element.text = json.dumps(row.to_json(), indent=1)[:20_000]
-        out = ElementTree.SubElement(case, "system-out")
-        out.text = (row.report or {}).get("summary") or ""
-    ElementTree.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(
-        suites, encoding="unicode"
-    )
+    return versions
 
 
-RENDERERS = {
-    "text": render_text,
-    "json": render_json,
-    "markdown": render_markdown,
-    "junit": render_junit,
-}
+def merged(folder: Path, expect: str | None) -> list[Row]:
+    """`--merge`: the rows of the reports in `folder` (and an error row per `--expect`ed
+    version without one); a folder with no report is refused."""
+    rows = merge(folder, parse_expected(expect) if expect else ())
+    if not rows:
+        raise UsageError(f"{folder} holds no `matrix --format json` report: nothing to merge.")
+    return rows
 
 
-@contextlib.contextmanager
-def progress(total: int, on_terminal: bool):
-    """A progress bar on a terminal, plain lines otherwise; yields the per-row callback."""
-    import click
+def run_within(
+    versions: list[str],
+    cache: Path,
+    jobs: int,
+    on_row: Callable[[Row], None],
+    max_bytes: int | None,
+) -> list[Row]:
+    """run_matrix, keeping the cache within `max_bytes`: after each release that stored
+    something new, least recently used releases are evicted (never one still to come or
+    running), and once more at the end."""
+    done: set[str] = set()
+    measured = time.time()
 
-    if on_terminal:
-        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+    def each(row: Row) -> None:
+        nonlocal measured
+        on_row(row)
+        done.add(row.version)
+        # Measuring the cache walks all of it (seconds): only when something was added.
+        if max_bytes is not None and grown_since(cache, measured):
+            measured = time.time()
+            evict(cache, max_bytes, keep=set(versions) - done)
 
-            def tick(row: Row) -> None:
-                bar.label = f"{row.version} {_word(row)}"
-                bar.update(1)
+    rows = run_matrix(versions, cache, jobs, each)
+    if max_bytes is not None:
+        evict(cache, max_bytes, grace_s=0)
+    return rows
 
-            yield tick
-        return
-    count = 0
 
-    def line(row: Row) -> None:
-        nonlocal count
-        count += 1
-        verdict = _word(row)
-        took = row.seconds.get("total", 0)
-        where = f"[{count}/{total}] {row.version} {row.status}"
-        why = f": {_failure(row)}" if not row.ok else ""
-        click.echo(f"{where} {verdict} ({took:.0f} s){why}", err=True)
-
-    yield line
+def write_report(report: str, output: Path) -> None:
+    """Write a report whole or not at all (its destination was checked before the run)."""
+    try:
+        write_text_atomic(output, report)
+    except OSError as exc:
+        raise UsageError(
+            f"the report could not be written to {output} ({exc.strerror}): "
+            "free space or choose another --output; nothing was written there."
+        ) from exc

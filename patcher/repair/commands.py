@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from patcher.cache.content import is_cached_release
 from patcher.cache.scratch import scratch
-from patcher.detection.detect import Detection, detect_install, marked_files, patch_state
+from patcher.detection.detect import Detection, detect_install, detect_installs
 from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import Install, open_install
 from patcher.errors import PatcherError, RefusedError
 from patcher.repair.plan import Plan, describe, parse_errors, plan, specs_for
+from patcher.repair.reports import DetectReport, Outcome, StatusRow
+from patcher.repair.state import marked_files, patch_state
 from patcher.repair.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
 from patcher.simulation.restart import verify_root
 from patcher.simulation.scenarios import side_summary
@@ -29,26 +30,6 @@ from patcher.system.processes import processes_running
 
 class ReadOnlyInstall(RefusedError):
     """The install's files cannot be written by this user."""
-
-
-@dataclass
-class Outcome:
-    """What a command did, for text and JSON output."""
-
-    root: Path
-    version: str
-    outcome: str  # applied, already-applied, not-applicable, would-apply, rolled-back, ...
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "root": str(self.root),
-            "version": self.version,
-            "outcome": self.outcome,
-            "message": self.message,
-            **self.details,
-        }
 
 
 def _node_check(files: dict[Path, str], node: Path, cache: Path) -> None:
@@ -284,14 +265,20 @@ def _rollback(install: Install, record: InstallRecord, steps: Steps) -> Outcome:
     )
 
 
-def status(
-    root: Path, cache: Path, steps: Steps | None = None
-) -> tuple[Detection, str, str, str | None]:
-    """(detection, patch state, explanation, recovery note) for one install."""
+def status(root: Path, cache: Path, steps: Steps | None = None) -> StatusRow:
+    """The patch state of one install, after recovering what a killed run left."""
     install = open_install(root)
     record = InstallRecord(cache, install.root)
     with record.lock():  # a live apply's journal is not a crash to recover
         recovered = recover(record, steps or Steps())
         detection = detect_install(install)
         state, why = patch_state(detection, record)
-    return detection, state, why, recovered
+    return StatusRow(detection, state, why, recovered)
+
+
+def detect(installs: list[Install] | None, cache: Path) -> DetectReport:
+    """Judge the installs (or those discovery finds), with each one's patch state as its
+    code and its record say (no recovery: detect only reads)."""
+    detections = detect_installs(installs)
+    patches = [patch_state(d, InstallRecord(cache, d.install.root))[0] for d in detections]
+    return DetectReport(detections, patches)

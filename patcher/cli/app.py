@@ -1,0 +1,115 @@
+"""The command group, its shared options, and the one place that turns a failure into a
+sentence and its exit code: every command parses, calls the library, renders, and returns
+the exit code the library's report owns."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from patcher import __version__
+from patcher.cache.layout import cache_dir
+from patcher.detection.install import discover, no_install_found, open_install
+from patcher.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    PatcherError,
+    UsageError,
+    from_os_error,
+)
+
+CACHE_HELP = "Cache for fetched releases (default: $OPENCLAW_PATCHER_CACHE or the user cache dir)."
+ROOT_OPTION = click.option(
+    "--root", type=click.Path(), help="An OpenClaw package root (default: discovered)."
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _guarded(fn: Callable[..., int]) -> Callable[..., None]:
+    """Map expected failures to one sentence and their exit code; never show a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except PatcherError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as command-line tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+        except click.exceptions.ClickException:
+            raise
+        except OSError as exc:  # a full disk, a read-only mount, missing rights: say which
+            known = from_os_error(exc)
+            if known is None:
+                _crash(exc)
+            click.echo(f"error: {known}", err=True)
+            sys.exit(known.exit_code)
+        except Exception as exc:  # an unexpected failure is a bug: keep the details in a log
+            _crash(exc)
+        sys.exit(code)
+
+    return wrapper
+
+
+def _crash(exc: BaseException) -> NoReturn:
+    log = _write_crash_log(exc)
+    click.echo(
+        f"error: an unexpected error has occurred ({type(exc).__name__}: {exc}); "
+        f"details are in {log}; please report it.",
+        err=True,
+    )
+    sys.exit(EXIT_REFUSED)
+
+
+def _write_crash_log(exc: BaseException) -> Path:
+    log = cache_dir() / "crash.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(
+            f"openclaw-patcher {__version__}, Python {sys.version}\n"
+            + "".join(traceback.format_exception(exc))
+        )
+    except OSError:
+        return Path("(no log: the cache dir is not writable)")
+    return log
+
+
+guarded = _guarded
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="openclaw-patcher")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help=CACHE_HELP)
+@click.pass_context
+def main(ctx: click.Context, cache_dir: str | None) -> None:
+    """Repair OpenClaw installs for openclaw/openclaw#79196 and prove it on their own code."""
+    ctx.obj = {"cache_dir": cache_dir}
+
+
+def cache_of(ctx: click.Context) -> Path:
+    """The cache this run uses (`--cache-dir`, else the environment, else the default)."""
+    return cache_dir(ctx.obj["cache_dir"])
+
+
+def roots(root: str | None) -> list[Path]:
+    """The install `--root` names, or every install discovery finds (none: a usage error)."""
+    if root:
+        return [open_install(Path(root)).root]
+    installs = discover()
+    if not installs:
+        raise UsageError(no_install_found())
+    return [i.root for i in installs]

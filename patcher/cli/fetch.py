@@ -1,0 +1,23 @@
+"""`fetch`: a release through the npm CLI into the cache; prints its package root."""
+
+from __future__ import annotations
+
+import click
+
+from patcher.cache.releases import fetch_release
+from patcher.cli.app import cache_of, guarded, main
+from patcher.errors import EXIT_OK
+
+
+@main.command()
+@click.argument("version")
+@click.pass_context
+@guarded
+def fetch(ctx: click.Context, version: str) -> int:
+    """Fetch a release with the npm CLI into the cache and print its package root."""
+    notes: list[str] = []
+    root = fetch_release(version, cache_of(ctx), notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(str(root))
+    return EXIT_OK
