@@ -144,7 +144,7 @@ def test_missing_node_is_exit_4(env, monkeypatch):
     def no_node(*args, **kwargs):
         raise EnvironmentMissing("no Node satisfies engines.node '>=18': install one.")
 
-    monkeypatch.setattr("patcher.simulation.node.find_node", no_node)
+    monkeypatch.setattr("patcher.repair.commands.find_node", no_node)
     before = digests(root)
     result = cli(cache, "apply", "--root", str(root), "--skip-simulation")
     assert result.exit_code == 4 and "install one" in result.output

@@ -23,6 +23,7 @@ from patcher.repair.plan import Plan, describe, parse_errors, plan, specs_for
 from patcher.repair.reports import DetectReport, Outcome, StatusRow
 from patcher.repair.state import marked_files, patch_state
 from patcher.repair.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
+from patcher.simulation.node import find_node
 from patcher.simulation.restart import verify_root
 from patcher.simulation.scenarios import side_summary
 from patcher.system.processes import processes_running
@@ -137,13 +138,8 @@ def _apply(
             f"{install.root}: {verdict.reason}; apply refuses an unknown code shape."
         )
     if verdict.status != AFFECTED:
-        return Outcome(
-            install.root,
-            install.version,
-            "not-applicable",
-            f"{verdict.status}: nothing to patch",
-            details,
-        )
+        message = f"{verdict.status}: nothing to patch"
+        return Outcome(install.root, install.version, "not-applicable", message, details)
     specs, the_plan = _plan_for(detection)
     details["specs"] = [describe(s) for s in specs]
     if the_plan.applied:
@@ -156,27 +152,43 @@ def _apply(
         return Outcome(install.root, install.version, "already-applied", message, details)
     if dry_run:
         details["diff"] = the_plan.diff(install.root)
-        return Outcome(
-            install.root, install.version, "would-apply", "dry run: nothing written", details
-        )
+        message = "dry run: nothing written"
+        return Outcome(install.root, install.version, "would-apply", message, details)
+    meta = {"version": install.version, "family": verdict.family, "specs": [s.id for s in specs]}
+    manifest = _write_patch(install, record, cache, the_plan, meta, steps, skip_simulation)
+    try:
+        details["store"] = _migrate_store(state_dir, cache, steps)
+        if not skip_simulation:
+            details["simulation"] = _prove(install, cache, steps)
+            record.write({**manifest, "state": "applied"}, steps)  # proven
+    except BaseException:
+        rollback_files(record, record.load() or {}, steps, force=True)
+        raise
+    details["gateway"] = _gateway_note(install.root)
+    return Outcome(install.root, install.version, "applied", "applied", details)
 
+
+def _write_patch(
+    install: Install,
+    record: InstallRecord,
+    cache: Path,
+    the_plan: Plan,
+    meta: dict[str, Any],
+    steps: Steps,
+    skip_simulation: bool,
+) -> dict[str, Any]:
+    """Check every patched file (writable, re-parses, `node --check`), then write them all
+    through the journal; returns the manifest."""
     changed = [f for f in the_plan.files if f.original != f.patched]
     _writable([f.path for f in changed])
     if record.load() is not None:  # the record of a patch an upgrade has since replaced
         record.remove(steps)
-    from patcher.simulation.node import find_node
-
     for f in changed:  # the patched file re-parses no worse than the original
         if parse_errors(f.patched) > parse_errors(f.original):
             raise RefusedError(f"the patched {f.path.name} does not re-parse: nothing was written.")
     node = find_node(install.engines_node, cache, install.root)
     _node_check({f.path: f.patched for f in changed}, node.path, cache)
-    meta = {
-        "version": install.version,
-        "family": verdict.family,
-        "specs": [s.id for s in specs],
-    }
-    manifest = apply_files(
+    return apply_files(
         record,
         [
             (f.path.relative_to(install.root).as_posix(), f.original.encode(), f.patched.encode())
@@ -187,26 +199,20 @@ def _apply(
         # Until the simulation has proven it, a kill leaves an apply to undo, not "applied".
         final_state="applied" if skip_simulation else "proving",
     )
-    try:
-        details["store"] = _migrate_store(state_dir, cache, steps)
-        if not skip_simulation:
-            steps.step("simulation")
 
-            # As in real life, the gateway that last ran was unpatched: its store has no
-            # activeJobIds, and the patched code must derive them (restart contract, 6).
-            side = verify_root(install.root, cache, None, patched=True, as_unpatched_store=True)
-            details["simulation"] = side.to_json(pristine=False)
-            if not side.ok:
-                raise PatcherError(
-                    f"the restart simulation failed on the patched install "
-                    f"({side_summary(side)}): every file was rolled back"
-                )
-            record.write({**manifest, "state": "applied"}, steps)  # proven
-    except BaseException:
-        rollback_files(record, record.load() or {}, steps, force=True)
-        raise
-    details["gateway"] = _gateway_note(install.root)
-    return Outcome(install.root, install.version, "applied", "applied", details)
+
+def _prove(install: Install, cache: Path, steps: Steps) -> dict[str, Any]:
+    """The restart simulation on the patched install; raises (and the caller rolls back)
+    when a scenario fails. As in real life, the gateway that last ran was unpatched: its
+    store has no activeJobIds, and the patched code must derive them."""
+    steps.step("simulation")
+    side = verify_root(install.root, cache, None, patched=True, as_unpatched_store=True)
+    if not side.ok:
+        raise PatcherError(
+            f"the restart simulation failed on the patched install "
+            f"({side_summary(side)}): every file was rolled back"
+        )
+    return side.to_json(pristine=False)
 
 
 def _migrate_store(state_dir: Path | None, cache: Path, steps: Steps) -> dict[str, Any] | None:
