@@ -145,6 +145,49 @@ def _json_object(raw: Any, pointer: str, found: list[Problem]) -> Any:
     return value
 
 
+def _cron_rows(db: sqlite3.Connection, path: Path, key: str, facts: dict, found: list) -> None:
+    """The store's cron_jobs rows: their count, the jobs running, what is malformed."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(cron_jobs)")}
+    if not columns >= CRON_COLUMNS:
+        facts["unknown_schema"] = (
+            f"{path} has a cron_jobs table without {', '.join(sorted(CRON_COLUMNS - columns))}"
+            " (a newer OpenClaw migrated it?): this tool knows the store of 2026.6.1 - "
+            "2026.7.35; upgrade openclaw-patcher or leave the store as it is."
+        )
+        return
+    rows = db.execute(
+        "SELECT job_id, job_json, state_json, running_at_ms FROM cron_jobs "
+        "WHERE store_key = ? ORDER BY sort_order, job_id",
+        (key,),
+    ).fetchall()
+    facts["cron_jobs"] = len(rows)
+    running = []
+    for job_id, job_json, state_json, running_at in rows:
+        where = f"/cron_jobs/{job_id}"
+        _json_object(job_json, f"{where}/job_json", found)
+        _json_object(state_json, f"{where}/state_json", found)
+        if running_at is not None:
+            if isinstance(running_at, int) and running_at >= 0:
+                running.append(job_id)
+            else:
+                found.append(Problem(f"{where}/running_at_ms", "is not an epoch in ms"))
+    facts["running_job_ids"] = running
+
+
+def _active_row_facts(db: sqlite3.Connection, key: str, facts: dict, found: list) -> None:
+    """The activeJobIds row of the store, checked against its schema."""
+    value = _json_object(_active_row(db, key), "/plugin_state_entries/activeJobIds", found)
+    if not isinstance(value, dict):
+        facts["active_job_ids"] = None
+        return
+    found.extend(
+        Problem(f"/plugin_state_entries/activeJobIds{p.pointer}", p.message)
+        for p in problems(value, ROW_SCHEMA)
+    )
+    ids = value.get("activeJobIds")
+    facts["active_job_ids"] = ids if isinstance(ids, list) else None
+
+
 def inspect(path: Path, key: str) -> tuple[dict[str, Any], list[Problem]]:
     """Read-only facts about the store `key` in the database at `path`, and its problems."""
     facts: dict[str, Any] = {"path": str(path), "store_key": key}
@@ -168,45 +211,12 @@ def inspect(path: Path, key: str) -> tuple[dict[str, Any], list[Problem]]:
             return facts, found
         tables = _tables(db)
         facts["tables"] = sorted(tables)
-        columns = {r[1] for r in db.execute("PRAGMA table_info(cron_jobs)")}
-        if "cron_jobs" in tables and not columns >= CRON_COLUMNS:
-            facts["unknown_schema"] = (
-                f"{path} has a cron_jobs table without {', '.join(sorted(CRON_COLUMNS - columns))}"
-                " (a newer OpenClaw migrated it?): this tool knows the store of 2026.6.1 - "
-                "2026.7.35; upgrade openclaw-patcher or leave the store as it is."
-            )
-        elif "cron_jobs" in tables:
-            rows = db.execute(
-                "SELECT job_id, job_json, state_json, running_at_ms FROM cron_jobs "
-                "WHERE store_key = ? ORDER BY sort_order, job_id",
-                (key,),
-            ).fetchall()
-            facts["cron_jobs"] = len(rows)
-            running = []
-            for job_id, job_json, state_json, running_at in rows:
-                where = f"/cron_jobs/{job_id}"
-                _json_object(job_json, f"{where}/job_json", found)
-                _json_object(state_json, f"{where}/state_json", found)
-                if running_at is not None:
-                    if isinstance(running_at, int) and running_at >= 0:
-                        running.append(job_id)
-                    else:
-                        found.append(Problem(f"{where}/running_at_ms", "is not an epoch in ms"))
-            facts["running_job_ids"] = running
+        if "cron_jobs" in tables:
+            _cron_rows(db, path, key, facts, found)
         if "task_runs" in tables:
             facts["task_runs"] = db.execute("SELECT count(*) FROM task_runs").fetchone()[0]
         if "plugin_state_entries" in tables:
-            raw = _active_row(db, key)
-            value = _json_object(raw, "/plugin_state_entries/activeJobIds", found)
-            if isinstance(value, dict):
-                found.extend(
-                    Problem(f"/plugin_state_entries/activeJobIds{p.pointer}", p.message)
-                    for p in problems(value, ROW_SCHEMA)
-                )
-                ids = value.get("activeJobIds")
-                facts["active_job_ids"] = ids if isinstance(ids, list) else None
-            else:
-                facts["active_job_ids"] = None
+            _active_row_facts(db, key, facts, found)
     except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged schema: not UTF-8 even
         facts["error"] = f"{path} cannot be read ({exc}): is it an OpenClaw state database?"
     finally:
@@ -248,7 +258,51 @@ def _backup(db_path: Path) -> Path:
     return target
 
 
-def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
+def _writable_table(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database without OpenClaw's plugin_state_entries table, as it creates it."""
+    if "plugin_state_entries" not in _tables(db):
+        raise RefusedError(
+            f"{path} has no plugin_state_entries table, which OpenClaw 2026.6.1+ creates: "
+            "start the gateway once with this release, stop it, and retry."
+        )
+    columns = {r[1] for r in db.execute("PRAGMA table_info(plugin_state_entries)")}
+    if not columns >= PLUGIN_STATE_COLUMNS:
+        raise RefusedError(
+            f"{path} has a plugin_state_entries table without "
+            f"{', '.join(sorted(PLUGIN_STATE_COLUMNS - columns))}, unlike every OpenClaw "
+            "2026.6.1 - 2026.9.6: nothing was written; leave the store as it is."
+        )
+
+
+def _begin(db: sqlite3.Connection, path: Path) -> None:
+    """Take the write lock, after the integrity check: it reads the whole database, and the
+    gateway must not wait that long (the row we add does not depend on the rest)."""
+    damage = _damage(db)
+    if damage:
+        raise UsageError(
+            f"{path} fails SQLite's integrity check ({damage}): nothing was written; "
+            "restore it from a backup."
+        )
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreLocked(
+            f"{path} is locked by another process (is the gateway running?): nothing was "
+            "written; stop the gateway or run the command again."
+        ) from exc
+
+
+def _insert_row(db: sqlite3.Connection, key: str, ids: list[str]) -> None:
+    value = json.dumps({"version": 1, "activeJobIds": ids}, separators=(",", ":"))
+    db.execute(
+        "INSERT INTO plugin_state_entries "
+        "(plugin_id, namespace, entry_key, value_json, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, NULL)",
+        (PLUGIN_ID, NAMESPACE, key, value, int(time.time() * 1000)),
+    )
+
+
+def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool) -> Migration:
     """Write the activeJobIds row of store `key` (seeded with `ids`) unless it exists.
 
     Under the database's write lock (refused when the gateway holds it): read, back the
@@ -270,58 +324,22 @@ def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool):
         raise UsageError(f"{path} cannot be opened ({exc}): check its permissions.") from exc
     backup = None
     try:
-        # Checked before the write lock is taken (it reads the whole database, and the
-        # gateway must not wait that long); the rows we add do not depend on the rest.
-        damage = _damage(db)
-        if damage:
-            raise UsageError(
-                f"{path} fails SQLite's integrity check ({damage}): nothing was written; "
-                "restore it from a backup."
-            )
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreLocked(
-                f"{path} is locked by another process (is the gateway running?): nothing was "
-                "written; stop the gateway or run the command again."
-            ) from exc
-        if "plugin_state_entries" not in _tables(db):
-            raise RefusedError(
-                f"{path} has no plugin_state_entries table, which OpenClaw 2026.6.1+ creates: "
-                "start the gateway once with this release, stop it, and retry."
-            )
-        columns = {r[1] for r in db.execute("PRAGMA table_info(plugin_state_entries)")}
-        if not columns >= PLUGIN_STATE_COLUMNS:
-            raise RefusedError(
-                f"{path} has a plugin_state_entries table without "
-                f"{', '.join(sorted(PLUGIN_STATE_COLUMNS - columns))}, unlike every OpenClaw "
-                "2026.6.1 - 2026.9.6: nothing was written; leave the store as it is."
-            )
+        _begin(db, path)
+        _writable_table(db, path)
         held = _held(db, key)
         if held is not None:  # the gateway wrote it since our first look
             db.execute("ROLLBACK")
             return Migration(path, "already-migrated", held, kind="sqlite")
         backup = _backup(path)
-        value = json.dumps({"version": 1, "activeJobIds": ids}, separators=(",", ":"))
-        now_ms = int(time.time() * 1000)
-        db.execute(
-            "INSERT INTO plugin_state_entries "
-            "(plugin_id, namespace, entry_key, value_json, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, NULL)",
-            (PLUGIN_ID, NAMESPACE, key, value, now_ms),
-        )
+        _insert_row(db, key, ids)
         db.execute("COMMIT")
-    except (sqlite3.Error, UnicodeDecodeError) as exc:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        if backup is not None:
-            backup.unlink(missing_ok=True)
-        raise UsageError(f"{path} could not be written ({exc}): nothing was changed.") from exc
-    except BaseException:
+    except BaseException as exc:
         if db.in_transaction:
             db.execute("ROLLBACK")
         if backup is not None:
             backup.unlink(missing_ok=True)  # nothing changed: no backup to keep
+        if isinstance(exc, (sqlite3.Error, UnicodeDecodeError)):
+            raise UsageError(f"{path} could not be written ({exc}): nothing was changed.") from exc
         raise
     finally:
         db.close()

@@ -163,11 +163,10 @@ def _glob_dirs(base: Path, pattern: str) -> list[Path]:
         return []
 
 
-def candidate_roots(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
-    """Every (how, package root candidate) pair discovery considers, in priority order."""
-    home, env = ctx.home, ctx.env
-    nm = Path("node_modules") / PACKAGE_NAME
+_NM = Path("node_modules") / PACKAGE_NAME
 
+
+def _from_path(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
     for directory in ctx.path_dirs():
         for name in ("openclaw", "openclaw.cmd", "openclaw.exe"):
             exe = directory / name
@@ -176,22 +175,25 @@ def candidate_roots(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
                 if root is not None:
                     yield "PATH", root
 
+
+def _from_npm(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
     npm_global = ctx.npm_root_global()
     if npm_global:
         yield "npm root -g", Path(npm_global) / PACKAGE_NAME
     for var in ("npm_config_prefix", "NPM_CONFIG_PREFIX", "PREFIX"):
-        if env.get(var):
-            yield "npm prefix", Path(env[var]) / "lib" / nm
+        if ctx.env.get(var):
+            yield "npm prefix", Path(ctx.env[var]) / "lib" / _NM
 
+
+def _from_pnpm_yarn_bun(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
+    home, env = ctx.home, ctx.env
     pnpm_default = (
         home / "Library" / "pnpm"
         if ctx.platform == "darwin"
         else home / ".local" / "share" / "pnpm"
     )
-    pnpm_home = ctx.env_path("PNPM_HOME", pnpm_default)
-    for root in _glob_dirs(pnpm_home, f"global/*/{nm.as_posix()}"):
+    for root in _glob_dirs(ctx.env_path("PNPM_HOME", pnpm_default), f"global/*/{_NM.as_posix()}"):
         yield "pnpm", root
-
     xdg_config = ctx.env_path("XDG_CONFIG_HOME", home / ".config")
     yarn_dirs = [xdg_config / "yarn" / "global", home / ".yarn" / "global"]
     if env.get("YARN_GLOBAL_FOLDER"):
@@ -199,35 +201,41 @@ def candidate_roots(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
     if env.get("LOCALAPPDATA"):
         yarn_dirs.append(Path(env["LOCALAPPDATA"]) / "Yarn" / "Data" / "global")
     for base in yarn_dirs:
-        yield "yarn", base / nm
+        yield "yarn", base / _NM
+    yield "bun", ctx.env_path("BUN_INSTALL", home / ".bun") / "install" / "global" / _NM
 
-    bun = ctx.env_path("BUN_INSTALL", home / ".bun")
-    yield "bun", bun / "install" / "global" / nm
 
-    nvm = ctx.env_path("NVM_DIR", home / ".nvm")
-    for root in _glob_dirs(nvm, f"versions/node/*/lib/{nm.as_posix()}"):
+def _from_node_managers(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
+    """nvm, fnm and volta keep one Node (and its global packages) per version."""
+    home, env, nm = ctx.home, ctx.env, _NM.as_posix()
+    for root in _glob_dirs(ctx.env_path("NVM_DIR", home / ".nvm"), f"versions/node/*/lib/{nm}"):
         yield "nvm", root
-
     fnm_defaults = [home / ".local" / "share" / "fnm", home / ".fnm"]
     if ctx.platform == "darwin":
         fnm_defaults.insert(0, home / "Library" / "Application Support" / "fnm")
-    fnm_dirs = [Path(env["FNM_DIR"])] if env.get("FNM_DIR") else fnm_defaults
-    for base in fnm_dirs:
-        for root in _glob_dirs(base, f"node-versions/*/installation/lib/{nm.as_posix()}"):
+    for base in [Path(env["FNM_DIR"])] if env.get("FNM_DIR") else fnm_defaults:
+        for root in _glob_dirs(base, f"node-versions/*/installation/lib/{nm}"):
             yield "fnm", root
-
     volta = ctx.env_path("VOLTA_HOME", home / ".volta")
     for pattern in (
-        f"tools/image/packages/{PACKAGE_NAME}/lib/{nm.as_posix()}",
-        f"tools/image/packages/{PACKAGE_NAME}/{nm.as_posix()}",
-        f"tools/image/node/*/lib/{nm.as_posix()}",
+        f"tools/image/packages/{PACKAGE_NAME}/lib/{nm}",
+        f"tools/image/packages/{PACKAGE_NAME}/{nm}",
+        f"tools/image/node/*/lib/{nm}",
     ):
         for root in _glob_dirs(volta, pattern):
             yield "volta", root
 
-    brew = [Path(env["HOMEBREW_PREFIX"])] if env.get("HOMEBREW_PREFIX") else []
+
+def _from_homebrew(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
+    brew = [Path(ctx.env["HOMEBREW_PREFIX"])] if ctx.env.get("HOMEBREW_PREFIX") else []
     for prefix in [*brew, *ctx.homebrew_prefixes]:
-        yield "homebrew", prefix / "lib" / nm
+        yield "homebrew", prefix / "lib" / _NM
+
+
+def candidate_roots(ctx: DiscoveryContext) -> Iterator[tuple[str, Path]]:
+    """Every (how, package root candidate) pair discovery considers, in priority order."""
+    for source in (_from_path, _from_npm, _from_pnpm_yarn_bun, _from_node_managers, _from_homebrew):
+        yield from source(ctx)
 
 
 def discover(ctx: DiscoveryContext | None = None) -> list[Install]:

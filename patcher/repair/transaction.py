@@ -138,6 +138,24 @@ def _write_file(path: Path, content: bytes, expected: bytes, mode: int, steps: S
     replace_file(path, content, expected, mode)
 
 
+def _write_backup(backup: Path, original: bytes, mode: int) -> None:
+    """A backup, durable before the install's file changes: a power loss must not leave a
+    patched file with an empty backup."""
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(backup)
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(original)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, backup)
+        fsync_dir(backup.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def apply_files(
     record: InstallRecord,
     changes: list[tuple[str, bytes, bytes]],
@@ -171,23 +189,8 @@ def apply_files(
     record.write(manifest, steps)
     try:
         for (rel, original, _), entry in zip(changes, files, strict=True):
-            backup = record.backup_of(rel)
-            backup.parent.mkdir(parents=True, exist_ok=True)
             steps.step(f"backup {rel}")
-            tmp = temp_path(backup)
-            try:
-                # Durable before the install's file changes: a power loss must not leave
-                # a patched file with an empty backup.
-                with tmp.open("wb") as fh:
-                    fh.write(original)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, entry["mode"])
-                os.replace(tmp, backup)
-                fsync_dir(backup.parent)
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+            _write_backup(record.backup_of(rel), original, entry["mode"])
     except BaseException:
         # No file of the install changed yet (a full cache disk, say): drop the record.
         shutil.rmtree(record.dir, ignore_errors=True)
