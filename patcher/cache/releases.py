@@ -25,6 +25,7 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from patcher.cache.content import dedupe, forget_changed, record_tree, touch_used, tree_changes
 from patcher.cache.layout import (
     TARBALLS,
     cache_dir,  # noqa: F401 - re-exported: the CLI asks here
@@ -242,7 +243,6 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
     returned every file is checked against the record written at extraction (only files
     whose size, inode or mtime changed are read again). A tree that differs (an edit, an
     `apply` on the cache) is extracted again from the verified tarball, said in `notes`."""
-    from patcher.cache.content import dedupe, forget_changed, record_tree, touch_used, tree_changes
 
     _check_version_text(version)
     dest = release_dir(cache, version)

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from patcher.cache.content import is_cached_release
+from patcher.cache.layout import store_lock
 from patcher.cache.scratch import scratch
+from patcher.cronstore.location import resolve_store
+from patcher.cronstore.store import migrate_store
 from patcher.detection.detect import Detection, detect_install, detect_installs
 from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import Install, open_install
@@ -216,9 +219,6 @@ def _prove(install: Install, cache: Path, steps: Steps) -> dict[str, Any]:
 
 
 def _migrate_store(state_dir: Path | None, cache: Path, steps: Steps) -> dict[str, Any] | None:
-    from patcher.cache.layout import store_lock
-    from patcher.cronstore.location import resolve_store
-    from patcher.cronstore.store import migrate_store
 
     try:
         location = resolve_store(state_dir)

@@ -32,6 +32,7 @@ from patcher.errors import RefusedError
 from patcher.files.atomic import fsync_dir, replace_file, temp_path
 from patcher.files.atomic import remove_temp_files as remove_temp_files_in
 from patcher.files.reading import NotReadable, read_regular
+from patcher.files.validation import problems
 
 MANIFEST_SCHEMA = "openclaw-patcher/manifest/1"
 # Test hooks: SIGKILL this process at the Nth write step or the step of that name (the
@@ -96,7 +97,6 @@ class InstallRecord:
                 f"{self.manifest_path} cannot be read ({exc}): reinstall the release and "
                 "delete that folder."
             ) from exc
-        from patcher.files.validation import problems
 
         found = problems(manifest, "manifest.schema.json")
         if found:

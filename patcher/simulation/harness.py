@@ -31,10 +31,12 @@ from typing import Any
 from patcher.cache import layout
 from patcher.cache.content import dedupe, touch_used
 from patcher.cache.releases import run_npm
+from patcher.detection.install import open_install
 from patcher.detection.roles import ShapeError, locate_definitions
 from patcher.errors import RefusedError
 from patcher.files.locks import waiting
 from patcher.files.reading import NotReadable, read_regular
+from patcher.simulation.node import find_node
 
 HARNESS_DIR = Path(str(files("patcher.simulation")))
 _STATIC_IMPORT = re.compile(
@@ -436,8 +438,6 @@ def prepare(
     `deps_key` names the dependency install in the cache (the version of a fetched release);
     None for an existing install (verify --root), which runs with its own node_modules.
     """
-    from patcher.detection.install import open_install
-    from patcher.simulation.node import find_node
 
     install = open_install(root)
     # Functions first: a release the harness cannot load fails fast, before any download.

@@ -18,6 +18,8 @@ from pathlib import Path
 from patcher.cache.content import file_sha256
 from patcher.cache.scratch import scratch
 from patcher.errors import PatcherError
+from patcher.repair.commands import apply, rollback
+from patcher.repair.transaction import InstallRecord
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -31,8 +33,6 @@ def _link_or_copy(src: str, dst: str) -> None:
 def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
     """A hard-linked copy of the install at `root`, with the repair applied by `apply` (a
     scratch state dir, no simulation); removed, with apply's record of it, on exit."""
-    from patcher.repair.commands import apply
-    from patcher.repair.transaction import InstallRecord
 
     with scratch(cache, "patched") as folder:
         copy = folder / "package"
@@ -50,7 +50,6 @@ def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
 
 def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:
     """`rollback` the repaired copy; then every file must be byte-identical to `root`'s."""
-    from patcher.repair.commands import rollback
 
     rollback(copy, cache)
     return identical_trees(copy, root)
