@@ -1,4 +1,4 @@
-"""One exception root; each subclass carries the documented exit code of DESIGN.md."""
+"""One exception root; each subclass carries its documented exit code (README, exit codes)."""
 
 from __future__ import annotations
 

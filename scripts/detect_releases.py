@@ -1,4 +1,4 @@
-"""Run `detect` over every stable OpenClaw release and check it against RELEASES.md's facts.
+"""Run `detect` over every stable OpenClaw release and check it against the release facts (tests/data/releases.json).
 
     python scripts/detect_releases.py [--from 2026.3.1] [--to 2026.9.6] [--jobs 4]
         [--output docs/detect-releases.md] [--prune]
@@ -52,7 +52,7 @@ def main() -> int:
             seconds = time.perf_counter() - started
             expected = facts.get(version)
             problems = (
-                release_facts.compare(found, expected) if expected else ["not in RELEASES.md"]
+                release_facts.compare(found, expected) if expected else ["not in the release facts"]
             )
             failures += bool(problems)
             verdict = "ok" if not problems else "MISMATCH: " + "; ".join(problems)
@@ -65,12 +65,12 @@ def main() -> int:
         "# `detect` on every stable release",
         "",
         f"Written by `scripts/detect_releases.py` for {len(rows)} releases "
-        f"{args.first} – {args.last}; each row is compared with ../shared/RELEASES.md "
+        f"{args.first} – {args.last}; each row is compared with the release facts (tests/data/releases.json) "
         "(family, store, engines.node, and the file of each role). "
         f"Result: {len(rows) - failures} agree, {failures} differ.",
         "",
         "| version | status | family | store | active-jobs | cron-service | sweeper "
-        "| cron-store | detect s | vs RELEASES.md |",
+        "| cron-store | detect s | vs release facts |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for version, found, seconds, verdict in rows:
@@ -87,7 +87,7 @@ def main() -> int:
         )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines) + "\n")
-    print(f"{len(rows) - failures}/{len(rows)} agree with RELEASES.md; table in {args.output}")
+    print(f"{len(rows) - failures}/{len(rows)} agree with the release facts; table in {args.output}")
     return 1 if failures else 0
 
 

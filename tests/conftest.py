@@ -24,7 +24,7 @@ settings.register_profile("ci", max_examples=150, **_SLOW_OK)
 settings.register_profile("fuzz", max_examples=10_000, **_SLOW_OK)
 settings.load_profile("ci")
 
-# One release of each family (DESIGN.md), run by CI on every push.
+# One release of each family (docs/release-families.md), run by CI on every push.
 CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "2026.9.6")
 
 

@@ -1,8 +1,9 @@
-"""What ../shared/RELEASES.md says each release holds, and a comparison with `detect`.
+"""What each release holds (tests/data/releases.json), and a comparison with `detect`.
 
-`tests/data/releases.json` is that table as data: per release its family, store shape,
-engines.node and the dist files of each role (primaries and worker copies together, as
-RELEASES.md lists them; the store list of 2026.3.x is cut short there, marked truncated).
+The facts were read off the published tarballs: per release its family, store shape,
+engines.node and the dist files of each role (primaries and worker copies together; the
+store list of 2026.3.x is cut short, marked truncated). docs/release-families.md says
+what they mean.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The cron store: find its files, validate them, and migrate them to carry `activeJobIds`.
 
-Store shapes (../shared/RELEASES.md):
+Store shapes (docs/release-families.md):
 - `json` (through 2026.4.15): `cron/jobs.json`, each job with its runtime `state` inline;
 - `json-split` (2026.4.20 – 5.28): `jobs.json` is configuration, `jobs-state.json` holds
   `{"version": 1, "jobs": {"<id>": {"updatedAtMs", "scheduleIdentity", "state"}}}`;

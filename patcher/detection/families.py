@@ -1,4 +1,4 @@
-"""Release families (../shared/DESIGN.md) and the verdict on one install.
+"""Release families (docs/release-families.md) and the verdict on one install.
 
 The verdict comes from the code found; the version only cross-checks it. A re-published or
 unknown version is judged by its code, and a version whose code does not look like its

@@ -7,7 +7,7 @@ prefilter (`patcher.detection.scan`) picks the few candidate files; each candida
 structurally with ast-grep, on the region (or, in minified bundles without regions, the
 window) around each hit only, so a 50 MB worker bundle costs milliseconds, not seconds.
 
-Roles (see ../shared/RELEASES.md):
+Roles (see docs/release-families.md):
 - active-jobs: `markCronJobActive` and friends, the in-memory Set or marker map;
 - sweeper: `hasBackingSession`, task-registry maintenance;
 - cron-service: the callers of `markCronJobActive(` (timer, manual and catch-up runs);

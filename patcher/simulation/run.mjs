@@ -15,7 +15,7 @@ process.stdin.on("end", () => process.exit(137));
 process.stdin.on("error", () => process.exit(137));
 process.stdin.resume();
 
-// The clock rule (DESIGN.md): every Date.now() read advances at least 1 ms, as on a loaded
+// The clock rule (docs/restart-contract.md): every Date.now() read advances at least 1 ms, as on a loaded
 // machine, so recovery that needs two reads to land in the same millisecond fails every
 // time; `offsetMs` moves this process's time (process B runs after the grace), and a
 // scenario can move it further with globalThis.__patcherClock.advance(ms).
