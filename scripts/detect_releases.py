@@ -1,4 +1,4 @@
-"""Run `detect` over every stable OpenClaw release and check it against the release facts (tests/data/releases.json).
+"""Run `detect` over every stable OpenClaw release; check it against tests/data/releases.json.
 
     python scripts/detect_releases.py [--from 2026.3.1] [--to 2026.9.6] [--jobs 4]
         [--output docs/detect-releases.md] [--prune]
@@ -65,7 +65,8 @@ def main() -> int:
         "# `detect` on every stable release",
         "",
         f"Written by `scripts/detect_releases.py` for {len(rows)} releases "
-        f"{args.first} – {args.last}; each row is compared with the release facts (tests/data/releases.json) "
+        f"{args.first} – {args.last}; each row is compared with the release facts "
+        "(tests/data/releases.json) "
         "(family, store, engines.node, and the file of each role). "
         f"Result: {len(rows) - failures} agree, {failures} differ.",
         "",
@@ -87,7 +88,8 @@ def main() -> int:
         )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines) + "\n")
-    print(f"{len(rows) - failures}/{len(rows)} agree with the release facts; table in {args.output}")
+    agree = len(rows) - failures
+    print(f"{agree}/{len(rows)} agree with the release facts; table in {args.output}")
     return 1 if failures else 0
 
 

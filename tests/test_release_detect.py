@@ -1,4 +1,4 @@
-"""`detect` on real releases fetched with the npm CLI, against the release facts (tests/data/releases.json).
+"""`detect` on real releases fetched with the npm CLI, against tests/data/releases.json.
 
 CI runs one release of each family; `pytest -m release --all-releases` runs every stable
 release 2026.3.1 – 2026.9.6 (scripts/detect_releases.py writes the same as a table).
