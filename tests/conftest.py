@@ -66,6 +66,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="apply + rollback on every stable release 2026.4.5 - 7.35",
     )
     parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="write the golden diffs of the patch specs anew (tests/test_spec_golden.py)",
+    )
+    parser.addoption(
         "--crash-all",
         action="store_true",
         help="the crash sweep with at least 100 random kills per release and command",
