@@ -90,6 +90,24 @@ def _specifier(text: str, folder) -> SpecifierSet:
         raise UsageError(f"patch spec {folder.name}: bad version specifier: {exc}") from exc
 
 
+PATCHER_PREFIX = "__patcher_"
+SHARED = "shared/"  # snippets two specs insert alike live in specs/shared/
+
+
+def _snippet(folder, name: str, marker: str) -> str:
+    """The JavaScript an edit inserts, led by its marker line (at the indentation of the
+    snippet's first line), which is how the edit is recognised as applied."""
+    source = files(SPECS_PACKAGE) / name if name.startswith(SHARED) else folder / name
+    body = source.read_text(encoding="utf-8")
+    if body.lstrip(" \t").startswith(MARKER_PREFIX):
+        raise UsageError(
+            f"patch spec {folder.name}: {name} starts with a marker line; the engine adds "
+            "it: remove it."
+        )
+    indent = body[: len(body) - len(body.lstrip(" \t"))]
+    return f"{indent}{marker}\n{body}"
+
+
 def _load_spec(folder) -> Spec:
     raw = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     found = problems(raw, "patch-spec.schema.json")
@@ -99,7 +117,8 @@ def _load_spec(folder) -> Spec:
     versions = _specifier(raw["applies_to"]["versions"], folder)
     edits = []
     for entry in raw["edits"]:
-        text = (folder / entry["insert"]).read_text(encoding="utf-8") if "insert" in entry else ""
+        marker = f"{MARKER_PREFIX}{raw['id']}/{entry['id']}"
+        text = _snippet(folder, entry["insert"], marker) if "insert" in entry else ""
         edit = Edit(
             spec=raw["id"],
             id=entry["id"],
@@ -113,18 +132,19 @@ def _load_spec(folder) -> Spec:
                 else entry.get("pattern", [])
             ),
             text=text,
-            rename_to=entry.get("rename_to"),
+            # Every name the repair adds is the original's with the prefix: derived, not
+            # written by hand (a spec may still name another).
+            rename_to=entry.get("rename_to")
+            or (
+                f"{PATCHER_PREFIX}{entry['function']}" if entry["kind"] == "wrap-function" else None
+            ),
             import_name=entry.get("import"),
-            alias=entry.get("as"),
+            alias=entry.get("as")
+            or (f"{PATCHER_PREFIX}{entry['import']}" if entry["kind"] == "add-import" else None),
             stores=tuple(entry.get("stores", ())),
             versions=_specifier(entry["versions"], folder) if "versions" in entry else None,
             uses=tuple(entry.get("uses", ())),
         )
-        if edit.kind != "add-import" and not text.lstrip(" \t").startswith(edit.marker + "\n"):
-            raise UsageError(
-                f"patch spec {folder.name}: {entry['insert']} must start with the line "
-                f"'{edit.marker}' (indentation allowed)."
-            )
         edits.append(edit)
     return Spec(
         raw["id"],

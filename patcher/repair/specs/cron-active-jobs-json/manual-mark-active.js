@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-json/manual-mark-active
 async function finishPreparedManualRun(state, prepared, mode) {
 	__patcher_markCronJobActive(prepared.jobId);
 	try {

@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-json/state-file-load-active-ids
 async function loadStateFile(statePath) {
 	const file = await __patcher_loadStateFile(statePath);
 	if (file) {

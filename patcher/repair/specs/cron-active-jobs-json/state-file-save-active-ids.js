@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-json/state-file-save-active-ids
 function extractStateFile(store) {
 	const ids = (store.jobs ?? []).filter((job) => typeof job?.state?.runningAtMs === "number").map((job) => job.id);
 	return { ...__patcher_extractStateFile(store), activeJobIds: [...new Set(ids)] };

@@ -1,2 +1,1 @@
-		// openclaw-patcher cron-active-jobs-json/store-load-active-ids
 		if (Array.isArray(parsedRecord.activeJobIds)) store.activeJobIds = parsedRecord.activeJobIds.filter((id) => typeof id === "string" && id.trim() !== "");

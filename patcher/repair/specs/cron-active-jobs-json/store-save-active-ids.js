@@ -1,2 +1,1 @@
-	// openclaw-patcher cron-active-jobs-json/store-save-active-ids
 	store = __patcher_withActiveJobIds(store);

@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-sqlite/startup-helpers
 // openclaw/openclaw#79196: the ids of the runs in flight when the previous process died.
 function __patcher_rehydrateActiveJobIds(state) {
 	let store;

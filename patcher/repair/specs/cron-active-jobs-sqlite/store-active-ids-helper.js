@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-sqlite/store-active-ids-helper
 // openclaw/openclaw#79196: the ids of the cron jobs with a run in flight, persisted in the
 // state database's plugin state table, one row per cron store. Every release from 2026.6.1
 // on creates plugin_state_entries with the same schema and reads only its own plugins' rows.

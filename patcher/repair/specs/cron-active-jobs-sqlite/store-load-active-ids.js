@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-sqlite/store-load-active-ids
 function loadCronJobsStoreSync(storePath) {
 	const store = __patcher_loadCronJobsStoreSync(storePath);
 	const ids = __patcher_readActiveJobIds(openOpenClawStateDatabase().db, cronStoreKey(path.resolve(storePath)));

@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-sqlite/store-save-active-ids
 function replaceCronRows(db, storeKey, store) {
 	const result = __patcher_replaceCronRows(db, storeKey, store);
 	__patcher_saveActiveJobIds(db, storeKey, store);

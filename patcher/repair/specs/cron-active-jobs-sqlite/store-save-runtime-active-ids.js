@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-sqlite/store-save-runtime-active-ids
 function updateCronRuntimeRows(db, storeKey, store) {
 	const result = __patcher_updateCronRuntimeRows(db, storeKey, store);
 	__patcher_saveActiveJobIds(db, storeKey, store);

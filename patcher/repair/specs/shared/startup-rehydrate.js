@@ -1,2 +1,1 @@
-	// openclaw-patcher cron-active-jobs-json/startup-rehydrate
 	const __patcher_rehydrated = state.deps.cronEnabled ? __patcher_rehydrateActiveJobIds(state) : [];

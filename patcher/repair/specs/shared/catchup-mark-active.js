@@ -1,4 +1,3 @@
-// openclaw-patcher cron-active-jobs-json/catchup-mark-active
 async function runStartupCatchupCandidate(state, candidate) {
 	__patcher_markCronJobActive(candidate.job.id);
 	try {

@@ -1,0 +1,1 @@
+		__patcher_finishInterruptedRuns(state, __patcher_rehydrated);
