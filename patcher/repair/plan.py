@@ -94,11 +94,15 @@ PATCHER_PREFIX = "__patcher_"
 SHARED = "shared/"  # snippets two specs insert alike live in specs/shared/
 
 
-def _snippet(folder, name: str, marker: str) -> str:
-    """The JavaScript an edit inserts, led by its marker line (at the indentation of the
-    snippet's first line), which is how the edit is recognised as applied."""
-    source = files(SPECS_PACKAGE) / name if name.startswith(SHARED) else folder / name
-    body = source.read_text(encoding="utf-8")
+def _snippet(folder, names: str | list[str], marker: str) -> str:
+    """The JavaScript an edit inserts (one file, or several joined in order), led by its
+    marker line at the indentation of its first line: how the edit is recognised."""
+    parts = [names] if isinstance(names, str) else names
+    body = "".join(
+        (files(SPECS_PACKAGE) / n if n.startswith(SHARED) else folder / n).read_text("utf-8")
+        for n in parts
+    )
+    name = ", ".join(parts)
     if body.lstrip(" \t").startswith(MARKER_PREFIX):
         raise UsageError(
             f"patch spec {folder.name}: {name} starts with a marker line; the engine adds "
