@@ -34,12 +34,6 @@ def env(tmp_path, monkeypatch):
     state = tmp_path / "state"
     shutil.copytree(REPO / "fixtures" / "stores" / "inline", state)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv(
-        "PATH",
-        str(tmp_path / "empty-path")
-        + ":"
-        + str(Path(shutil.which("node") or "/usr/bin/node").parent),
-    )
     return root, state, tmp_path / "cache"
 
 
