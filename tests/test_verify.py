@@ -159,7 +159,7 @@ def test_a_rollback_that_is_not_byte_identical_fails_verify(identical, tmp_path,
     fixed = SideResult({}, 1.0, "test", True)
     calls = []
 
-    def fake_verify_root(root, cache, deps_key, reconciles, patched=False, **kw):
+    def fake_verify_root(root, cache, deps_key, *, patched=False, **kw):
         calls.append(root)
         return fixed if patched else bug
 

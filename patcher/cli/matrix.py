@@ -86,7 +86,7 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, exp
         click.echo("no release was published since the last run: nothing to verify", err=True)
         return EXIT_OK
     cap = parse_size(max_cache) if max_cache else None
-    with reports.progress(len(versions), sys.stderr.isatty()) as show:
+    with reports.progress(len(versions), on_terminal=sys.stderr.isatty()) as show:
         rows = m.run_within(versions, cache, jobs or m.default_jobs(), show, cap)
     _emit(reports.RENDERERS[fmt](rows), destination)
     m.record_run(cache, listed)  # what `--versions new` compares with next time

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+MigrationOutcome = Literal["migrated", "would-migrate", "already-migrated", "nothing-to-migrate"]
 
 
 @dataclass
@@ -12,7 +14,7 @@ class Migration:
     """What `store migrate` did, or would do with --dry-run."""
 
     path: Path | None
-    outcome: str  # "migrated", "would-migrate", "already-migrated", "nothing-to-migrate"
+    outcome: MigrationOutcome
     active_job_ids: list[str]
     backup: Path | None = None
     rewritten_from_json5: bool = False

@@ -302,7 +302,7 @@ def _insert_row(db: sqlite3.Connection, key: str, ids: list[str]) -> None:
     )
 
 
-def migrate(location: StoreLocation, key: str, ids: list[str], dry_run: bool) -> Migration:
+def migrate(location: StoreLocation, key: str, ids: list[str], *, dry_run: bool) -> Migration:
     """Write the activeJobIds row of store `key` (seeded with `ids`) unless it exists.
 
     Under the database's write lock (refused when the gateway holds it): read, back the

@@ -225,7 +225,7 @@ def ensure_valid(report: StoreReport) -> None:
             )
 
 
-def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
+def migrate_store(location: StoreLocation, *, dry_run: bool = False) -> Migration:
     """Add `activeJobIds` to the runtime-state file of the store at `location`.
 
     Idempotent: a file that already carries a valid `activeJobIds` is left alone. An invalid
@@ -244,7 +244,9 @@ def migrate_store(location: StoreLocation, dry_run: bool = False) -> Migration:
             return Migration(None, "nothing-to-migrate", [], kind="sqlite")
 
         ids = list((report.sqlite or {}).get("running_job_ids", []))
-        return sqlite_store.migrate(location, sqlite_store.store_key(location), ids, dry_run)
+        return sqlite_store.migrate(
+            location, sqlite_store.store_key(location), ids, dry_run=dry_run
+        )
     target = report.runtime_file
     if target is None or target.document is None:  # ensure_valid let nothing unreadable pass
         raise InvalidStore(f"{location.jobs_path} could not be read: run store validate.")

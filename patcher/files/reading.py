@@ -27,7 +27,7 @@ class NotReadable(UsageError):
     """A path that is not a regular file, or larger than a file of its kind can be."""
 
 
-def read_regular(path: str | os.PathLike, limit: int = MAX_BYTES, head: bool = False) -> bytes:
+def read_regular(path: str | os.PathLike, limit: int = MAX_BYTES, *, head: bool = False) -> bytes:
     """The bytes of the regular file `path` (following symlinks), at most `limit` of them;
     with `head`, the first `limit` bytes of a larger file instead of a refusal. Raises
     NotReadable for a FIFO, a device, a folder or an oversized file, OSError as open does."""

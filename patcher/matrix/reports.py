@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from xml.etree import ElementTree
 
 import click
@@ -123,7 +124,7 @@ RENDERERS = {
 
 
 @contextlib.contextmanager
-def progress(total: int, on_terminal: bool):
+def progress(total: int, *, on_terminal: bool) -> Iterator[Callable[[Row], None]]:
     """A progress bar on a terminal, plain lines otherwise; yields the per-row callback."""
 
     if on_terminal:

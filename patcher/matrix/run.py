@@ -152,7 +152,7 @@ def parse_selection(spec: str) -> str | SpecifierSet:
 
 
 def select(
-    spec: str, versions: Iterable[str], betas: bool = False, seen: Iterable[str] = ()
+    spec: str, versions: Iterable[str], *, betas: bool = False, seen: Iterable[str] = ()
 ) -> list[str]:
     """The versions `spec` picks from `versions` (what npm lists), oldest first. Betas only
     with `betas`; `new` is what was published since the run that recorded `seen`."""

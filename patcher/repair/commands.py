@@ -105,6 +105,7 @@ def _plan_for(detection: Detection) -> tuple[list, Plan]:
 def apply(
     root: Path,
     cache: Path,
+    *,
     dry_run: bool = False,
     skip_simulation: bool = False,
     state_dir: Path | None = None,

@@ -12,6 +12,9 @@ from patcher.detection.families import UNKNOWN
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_REFUSED
 
 PatchState = Literal["pristine", "applied", "drifted", "n/a"]
+RepairOutcome = Literal[
+    "applied", "already-applied", "not-applicable", "would-apply", "rolled-back", "not-patched"
+]
 
 
 @dataclass
@@ -20,7 +23,7 @@ class Outcome:
 
     root: Path
     version: str
-    outcome: str  # applied, already-applied, not-applicable, would-apply, rolled-back, ...
+    outcome: RepairOutcome
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 

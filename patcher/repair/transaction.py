@@ -225,7 +225,7 @@ def file_states(record: InstallRecord, manifest: dict[str, Any]) -> dict[str, st
 
 
 def rollback_files(
-    record: InstallRecord, manifest: dict[str, Any], steps: Steps, force: bool = False
+    record: InstallRecord, manifest: dict[str, Any], steps: Steps, *, force: bool = False
 ) -> list[str]:
     """Restore every file byte-identical from its backup; refuse a file that drifted.
 

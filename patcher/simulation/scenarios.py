@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
-LOST = "lost"  # a record the sweeper marked lost ("backing session missing"): #79196
-STUCK = "stuck"  # a dead run's record left running after every run ended
-OTHER = "other"
+FailureKind = Literal["lost", "stuck", "other"]
+LOST: Final = "lost"  # a record the sweeper marked lost ("backing session missing"): #79196
+STUCK: Final = "stuck"  # a dead run's record left running after every run ended
+OTHER: Final = "other"
 ACTIVE = ("running", "queued")
 
 
@@ -23,7 +24,7 @@ class ScenarioResult:
     """One scenario of the restart contract: whether it held, why not, what was seen."""
 
     name: str
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
+    failures: list[tuple[FailureKind, str]] = field(default_factory=list)  # (kind, message)
     records: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -31,7 +32,7 @@ class ScenarioResult:
     def passed(self) -> bool:
         return not self.failures
 
-    def fail(self, kind: str, message: str) -> None:
+    def fail(self, kind: FailureKind, message: str) -> None:
         self.failures.append((kind, message))
 
     def to_json(self) -> dict[str, Any]:
@@ -74,7 +75,7 @@ class SideResult:
         kinds = {kind for s in self.scenarios.values() for kind, _ in s.failures}
         return LOST in kinds or (STUCK in kinds and self.cron_reconciliation)
 
-    def to_json(self, pristine: bool) -> dict[str, Any]:
+    def to_json(self, *, pristine: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok}
         if pristine:
             out["bug_reproduced"] = self.bug_reproduced

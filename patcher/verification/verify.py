@@ -115,7 +115,9 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     specs, patched_plan = _planned(detection, report)
     if patched_plan is not None and patched_plan.applied and not fetched:
         # verify --root on a patched install: what runs is the patched code.
-        report.patched = verify_root(install.root, cache, None, reconciles, patched=True)
+        report.patched = verify_root(
+            install.root, cache, None, cron_reconciliation=reconciles, patched=True
+        )
         report.summary = (
             "patched: every scenario of the restart contract holds"
             if report.patched.ok
@@ -124,7 +126,9 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
         return report
     deps_key = install.version if fetched else None
     pristine = prepare_release(install.root, cache, deps_key)
-    report.pristine = verify_root(install.root, cache, deps_key, reconciles, like=pristine)
+    report.pristine = verify_root(
+        install.root, cache, deps_key, cron_reconciliation=reconciles, like=pristine
+    )
     if verdict.status != AFFECTED:
         report.summary = _unaffected_summary(verdict.status, report.pristine, reconciles)
     elif not report.pristine.bug_reproduced:
@@ -168,7 +172,13 @@ def _verify_patched_copy(
     """The patched side on a scratch copy repaired by `apply`, then its rollback."""
     with repaired_copy(root, cache) as copy:
         report.patched = verify_root(
-            copy, cache, None, reconciles, patched=True, unpatched=pristine, like=pristine
+            copy,
+            cache,
+            None,
+            cron_reconciliation=reconciles,
+            patched=True,
+            unpatched=pristine,
+            like=pristine,
         )
         report.rollback_identical = rolled_back_identical(copy, root, cache)
     if report.patched.ok and report.rollback_identical:
