@@ -193,3 +193,47 @@ def serve_bundle(served: Path, bundle: Path, version: str | None = None) -> str:
     if version not in listed:
         (served / "versions.json").write_text(json.dumps([*listed, version]))
     return version
+
+
+def file_digests(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under `roots`: what "no file changed" compares."""
+    import hashlib
+
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for root in roots
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    """An install (the synthetic 2026.4.14 bundle), a state dir, a cache, an empty folder."""
+    import shutil
+
+    root = tmp_path / "install"
+    shutil.copytree(BUNDLES / "2026.4.14-inline-json", root)
+    state = tmp_path / "state"
+    shutil.copytree(REPO / "fixtures" / "stores" / "inline", state)
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return {"root": root, "state": state, "cache": tmp_path / "cache", "nothing": nothing}
+
+
+def assert_fails_cleanly(cli_env: dict, args: list[str], code: int, words: str) -> None:
+    """The command exits `code` with one sentence holding `words` and changes no file."""
+    from click.testing import CliRunner
+
+    from patcher.cli import main
+
+    before = file_digests(cli_env["root"], cli_env["state"])
+    filled = [a.format(**cli_env) for a in args]
+    result = CliRunner().invoke(main, ["--cache-dir", str(cli_env["cache"]), *filled])
+    assert result.exit_code == code, result.output
+    text = result.stderr.strip()
+    assert text.startswith("error: ") and len(text.splitlines()) == 1, result.output
+    assert "Traceback" not in result.output and "unexpected error" not in text
+    assert words in text, text
+    assert file_digests(cli_env["root"], cli_env["state"]) == before

@@ -9,8 +9,8 @@ import sys
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from conftest import BUNDLES, REPO
-from test_bundles import SHAPES
+from conftest import BUNDLES, REPO, assert_fails_cleanly
+from test_detection_roles import SHAPES
 
 from patcher.cli import main
 
@@ -143,3 +143,13 @@ def test_unexpected_errors_are_one_sentence_with_a_log(isolated, monkeypatch):
     assert result.exit_code == 3
     assert "an unexpected error has occurred (RuntimeError: synthetic failure)" in result.output
     assert "synthetic failure" in (isolated / "cache" / "crash.log").read_text()
+
+
+FAILURES = [
+    (["detect", "--root", "{nothing}"], 2, "is not an OpenClaw package"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), FAILURES)
+def test_detect_fails_with_its_code_one_sentence_and_no_file_changed(cli_env, args, code, words):
+    assert_fails_cleanly(cli_env, args, code, words)

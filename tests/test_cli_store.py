@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, assert_fails_cleanly
 
 from patcher.cli import main
 
@@ -166,3 +166,14 @@ def test_a_symlinked_store_file_is_left_alone_and_a_symlinked_folder_written_thr
     result = CliRunner().invoke(main, ["store", "migrate", "--state-dir", str(linked)])
     assert result.exit_code == 0 and "is reached through a symlink" in result.output
     assert "activeJobIds" in real.read_text() and not (linked / "cron" / "jobs.json").is_symlink()
+
+
+FAILURES = [
+    (["store", "validate", "--state-dir", "{state}", "--file", "x"], 2, "exclude each other"),
+    (["store", "migrate", "--state-dir", "{nothing}/x/y"], 2, ""),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), FAILURES)
+def test_store_fails_with_its_code_one_sentence_and_no_file_changed(cli_env, args, code, words):
+    assert_fails_cleanly(cli_env, args, code, words)

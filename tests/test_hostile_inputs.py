@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import BUNDLES, REPO
-from test_sqlite_store import make_state
+from test_cronstore_sqlite import make_state
 
 from patcher.cli import main
 from patcher.system.selfexec import own_command

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import REPO
-from test_sqlite_store import make_state
+from test_cronstore_sqlite import make_state
 
 from patcher.cache.releases import fetch_release
 from patcher.repair.transaction import KILL_AT_ENV

@@ -1,15 +1,15 @@
 """The crash-safety and security tests of the repair, on a real SQLite-era release (2026.7.1):
 SIGKILL at every write step of apply and rollback (store migration included), a symlink in
 dist leading outside the install, a read-only install. The same tests on the synthetic JSON
-bundle are in test_patching.py."""
+bundle are in test_repair_commands.py."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from test_patching import cli, digests, run_killed, state_of
-from test_sqlite_store import make_state
+from test_cronstore_sqlite import make_state
+from test_repair_commands import cli, digests, run_killed, state_of
 
 from patcher.cache.releases import fetch_release
 from patcher.cronstore.location import resolve_store
