@@ -6,7 +6,10 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when first used: not every command validates
+    from jsonschema import Draft202012Validator
 
 SCHEMA_BASE = "https://openclaw-patcher.invalid/schemas/"
 
@@ -39,7 +42,7 @@ def _registry():
 
 
 @cache
-def validator(name: str):
+def validator(name: str) -> Draft202012Validator:
     """A Draft 2020-12 validator for `schemas/<name>`, with cross-file references resolved."""
     from jsonschema import Draft202012Validator
 

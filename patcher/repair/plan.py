@@ -23,7 +23,13 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.detection.roles import MARKER_PREFIX, ShapeError, export_name, locate_definitions
+from patcher.detection.roles import (
+    MARKER_PREFIX,
+    BundleMap,
+    ShapeError,
+    export_name,
+    locate_definitions,
+)
 from patcher.errors import RefusedError, UsageError
 from patcher.files.reading import NotReadable, read_regular
 from patcher.files.validation import problems
@@ -371,7 +377,7 @@ def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
 
 
 def plan(
-    install_root: Path, bundle_map, specs: list[Spec], store: str | None, version: str
+    install_root: Path, bundle_map: BundleMap, specs: list[Spec], store: str | None, version: str
 ) -> Plan:
     """Plan every edit of `specs` on the install; refuses (PlanRefused) rather than guess.
 

@@ -22,11 +22,11 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from patcher.cache import layout
 from patcher.cache.content import dedupe, touch_used
@@ -38,6 +38,7 @@ from patcher.files.locks import waiting
 from patcher.files.reading import NotReadable, read_regular
 from patcher.simulation.node import find_node
 
+T = TypeVar("T")
 HARNESS_DIR = Path(str(files("patcher.simulation")))
 _STATIC_IMPORT = re.compile(
     rb"""(?:^|[;\n}])\s*(?:import|export)\s*(?:[^'"();]*?\s*from\s*)?["']([^"'\n]+)["']"""
@@ -407,7 +408,7 @@ class Prepared:
         symbols = {name: root / path.relative_to(self.root) for name, path in self.symbols.items()}
         return Prepared(root, self.node, self.node_source, symbols, None)
 
-    def run(self, action):
+    def run(self, action: Callable[[], T]) -> T:
         """Run `action()`; when it fails on a package the release declares but the static
         import closure missed (a lazy `import()`), install that package and try again."""
         tried: set[str] = set()
