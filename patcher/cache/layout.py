@@ -71,6 +71,10 @@ def package_dir(cache: Path, folder: str, version: str) -> Path:
     return cache / folder / version
 
 
+def package_lock(cache: Path, folder: str, version: str) -> Path:
+    return cache / folder / f".{version}.lock"
+
+
 def scratch_root(cache: Path) -> Path:
     return cache / SCRATCH
 

@@ -28,7 +28,8 @@ from pathlib import Path, PurePosixPath
 from patcher.cache.content import dedupe, forget_changed, record_tree, touch_used, tree_changes
 from patcher.cache.layout import (
     TARBALLS,
-    cache_dir,  # noqa: F401 - re-exported: the CLI asks here
+    package_dir,
+    package_lock,
     release_dir,
     release_lock,
 )
@@ -222,12 +223,12 @@ def extract(tarball: Path, dest: Path) -> Path:
 def fetch_package(package: str, version: str, cache: Path, folder: str) -> Path:
     """The extracted root of `package@version` in `<cache>/<folder>/<version>/package`."""
     _check_version_text(version)
-    dest = cache / folder / version
+    dest = package_dir(cache, folder, version)
     root = dest / "package"
     if (root / "package.json").is_file():
         return root
     tarball = fetch_tarball(version, cache, package)
-    with waiting(cache / folder / f".{version}.lock"):
+    with waiting(package_lock(cache, folder, version)):
         if (root / "package.json").is_file():
             return root
         if dest.exists():  # a half-extracted tree from a killed run
