@@ -7,8 +7,8 @@ import json
 import pytest
 from conftest import make_tarball, npm_calls
 
+from patcher.cache.layout import cache_dir
 from patcher.cache.releases import (
-    cache_dir,
     extract,
     fetch_release,
     fetch_tarball,
