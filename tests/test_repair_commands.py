@@ -322,3 +322,31 @@ def test_apply_refuses_a_release_in_the_tools_own_cache(fake_npm, tmp_path, monk
         cache, "apply", "--root", str(copy), "--state-dir", str(state), "--skip-simulation"
     )
     assert result.exit_code == 0, result.output
+
+
+def test_a_build_no_spec_names_is_repaired_by_its_code_with_a_note(env):
+    """A version outside every spec's range (a beta, a re-publish) whose code matches a
+    spec's shape is planned and applied; the version only adds a note."""
+    root, state, cache = env
+    manifest = json.loads((root / "package.json").read_text())
+    manifest["version"] = "2026.6.3-beta.1"  # past the JSON spec's range, JSON-era code
+    (root / "package.json").write_text(json.dumps(manifest))
+    result = cli(
+        cache,
+        "apply",
+        "--root",
+        str(root),
+        "--state-dir",
+        str(state),
+        "--skip-simulation",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    (outcome,) = json.loads(result.output)["installs"]
+    assert outcome["outcome"] == "applied"
+    assert any(
+        "2026.6.3-beta.1 is not in the releases spec cron-active-jobs-json" in n
+        for n in outcome["notes"]
+    )
+    assert state_of(cache, root) == "applied"
+    assert cli(cache, "rollback", "--root", str(root)).exit_code == 0

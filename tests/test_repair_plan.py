@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from patcher.repair.plan import Edit, PlanRefused, load_specs, plan_file
+from patcher.repair.plan import Edit, PlanRefused, load_specs, plan_file, range_notes, specs_for
 
 CHUNK = """import { a as openDb, b as other } from "./db-X1.js";
 import path from "node:path";
@@ -61,15 +61,25 @@ def test_edits_apply_by_store_shape_and_version():
     assert shaped.applies_to("2026.4.14", "json") and not shaped.applies_to("2026.4.14", "sqlite")
 
 
-def test_the_specs_cover_the_affected_range_without_overlap():
+def test_specs_apply_by_code_shape_and_cross_check_the_version():
+    """The family and store read off the code choose the spec; its version range only
+    cross-checks (a note), so a beta or a re-publish with a known shape is repaired."""
     by_id = {spec.id: spec for spec in load_specs()}
     json_spec, sqlite_spec = by_id["cron-active-jobs-json"], by_id["cron-active-jobs-sqlite"]
+    assert json_spec.applies_to("affected-json-recovery", "json-split")
+    assert sqlite_spec.applies_to("affected-sqlite", "sqlite")
+    assert not json_spec.applies_to("affected-sqlite", "sqlite")
+    assert not sqlite_spec.applies_to("affected-json", "json")
+    assert not sqlite_spec.applies_to("fixed-upstream", "sqlite")
     for version in ("2026.4.5", "2026.5.28"):
-        assert json_spec.applies_to("affected-json-recovery", version, "json-split")
-        assert not sqlite_spec.applies_to("affected-sqlite", version, "sqlite")
+        assert json_spec.in_range(version) and not sqlite_spec.in_range(version)
     for version in ("2026.6.1", "2026.7.1-2", "2026.7.35"):
-        assert sqlite_spec.applies_to("affected-sqlite", version, "sqlite")
-        assert not json_spec.applies_to("affected-sqlite", version, "sqlite")
-    assert not sqlite_spec.applies_to("fixed-upstream", "2026.8.1", "sqlite")
+        assert sqlite_spec.in_range(version) and not json_spec.in_range(version)
+    # Pre-releases sort as npm sorts them: 2026.6.1-beta.1 comes before 2026.6.1.
+    assert not sqlite_spec.in_range("2026.6.1-beta.1") and json_spec.in_range("2026.5.31-beta.2")
+    assert specs_for("affected-sqlite", "2026.5.31-beta.2", "sqlite") == [sqlite_spec]
+    notes = range_notes([sqlite_spec], "2026.5.31-beta.2")
+    assert len(notes) == 1 and "not in the releases spec cron-active-jobs-sqlite" in notes[0]
+    assert range_notes([sqlite_spec], "2026.7.1") == []
     catchup = next(e for e in sqlite_spec.edits if e.id == "catchup-mark-active")
     assert catchup.applies_to("2026.6.6", "sqlite") and not catchup.applies_to("2026.6.8", "sqlite")

@@ -19,6 +19,8 @@ def _render_outcomes(report: RepairReport) -> None:
         if o.outcome == "would-apply":
             click.echo(o.details["diff"], nl=False)
         click.echo(f"{o.root} ({o.version}): {o.message}")
+        for note in o.details.get("notes") or []:
+            click.echo(f"  note: {note}")
         store = o.details.get("store")
         if store:
             click.echo(f"  store: {store['outcome']} {store.get('file') or ''}".rstrip())

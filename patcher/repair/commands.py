@@ -22,7 +22,7 @@ from patcher.detection.detect import Detection, detect_install, detect_installs
 from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import Install, open_install
 from patcher.errors import PatcherError, RefusedError
-from patcher.repair.plan import Plan, describe, parse_errors, plan, specs_for
+from patcher.repair.plan import Plan, describe, parse_errors, plan, range_notes, specs_for
 from patcher.repair.reports import DetectReport, Outcome, StatusRow
 from patcher.repair.state import marked_files, patch_state
 from patcher.repair.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
@@ -146,6 +146,7 @@ def _apply(
         return Outcome(install.root, install.version, "not-applicable", message, details)
     specs, the_plan = _plan_for(detection)
     details["specs"] = [describe(s) for s in specs]
+    details["notes"] = [*verdict.notes, *range_notes(specs, install.version)]
     if the_plan.applied:
         state, why = patch_state(detection, record)
         if state != "applied":

@@ -83,10 +83,15 @@ class Spec:
     stores: tuple[str, ...]
     edits: tuple[Edit, ...]
 
-    def applies_to(self, family: str | None, version: str, store: str | None) -> bool:
+    def applies_to(self, family: str | None, store: str | None) -> bool:
+        """Whether the spec is for this code shape (family and store, read off the code)."""
+        return family in self.families and (not self.stores or store in self.stores)
+
+    def in_range(self, version: str) -> bool:
+        """Whether `version` lies in the releases the spec was written for (a cross-check:
+        it decides nothing; pre-releases sort before their release, as npm sorts them)."""
         parsed = parse_version(version)
-        in_range = parsed is not None and self.versions.contains(parsed, prereleases=True)
-        return family in self.families and in_range and (not self.stores or store in self.stores)
+        return parsed is not None and self.versions.contains(parsed, prereleases=True)
 
 
 def _specifier(text: str, folder) -> SpecifierSet:
@@ -175,7 +180,23 @@ def load_specs() -> tuple[Spec, ...]:
 
 
 def specs_for(family: str | None, version: str, store: str | None) -> list[Spec]:
-    return [s for s in load_specs() if s.applies_to(family, version, store)]
+    """The specs for the install's code shape. The version does not choose them: a build
+    no spec names (a beta, a re-publish) whose code a spec matches gets that spec, and
+    `range_notes` says so."""
+    del version  # kept in the signature: callers pass what they know; the code decides
+    return [s for s in load_specs() if s.applies_to(family, store)]
+
+
+def range_notes(specs: list[Spec], version: str) -> list[str]:
+    """A note per spec whose version range does not hold `version` although its code
+    shape matched: the code decided, the version only cross-checks."""
+    return [
+        f"{version} is not in the releases spec {s.id} was written for ({s.versions}); its "
+        "code matches the spec's shape, so the spec applies, and the plan and the simulation "
+        "judge it"
+        for s in specs
+        if not s.in_range(version)
+    ]
 
 
 @dataclass

@@ -20,7 +20,7 @@ from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import open_install
 from patcher.detection.scan import remembered
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
-from patcher.repair.plan import Plan, PlanRefused, plan, specs_for
+from patcher.repair.plan import Plan, PlanRefused, plan, range_notes, specs_for
 from patcher.simulation.harness import Prepared
 from patcher.simulation.restart import STATE_REPAIR, prepare_release, simulate, verify_root
 from patcher.simulation.scenarios import SideResult, side_summary
@@ -89,6 +89,7 @@ def _planned(detection: Detection, report: VerifyReport) -> tuple[list, Plan | N
     if verdict.status != AFFECTED:
         return [], None
     specs = specs_for(verdict.family, install.version, verdict.store)
+    report.notes.extend(range_notes(specs, install.version))
     if not specs:
         return specs, None
     try:
