@@ -32,8 +32,9 @@ CI_RELEASES = ("2026.4.2", "2026.4.14", "2026.4.22", "2026.5.7", "2026.7.1", "20
 CI_PATCH = ("2026.4.14", "2026.4.22", "2026.5.7", "2026.6.1", "2026.7.1")
 
 # verify on real releases: CI runs one release of each store shape the repair covers
-# (4.14, 4.22, 5.7, and the SQLite era's 6.1 and 7.1), a beta no spec's range names (5.31-beta.2)
-# runs the acceptance set of issue 4, each release five times.
+# (4.14, 4.22, 5.7, and the SQLite era's 6.1 and 7.1), a beta no spec's range names
+# (5.31-beta.2, the SQLite store before 6.1) and a fixed release; --verify-all runs the
+# acceptance set of issue 4, each release five times.
 CI_VERIFY = (
     ("2026.5.31-beta.2", True),  # the SQLite store before 6.1: a build no spec's range names
     ("2026.4.14", True),
