@@ -82,4 +82,37 @@ def test_specs_apply_by_code_shape_and_cross_check_the_version():
     assert len(notes) == 1 and "not in the releases spec cron-active-jobs-sqlite" in notes[0]
     assert range_notes([sqlite_spec], "2026.7.1") == []
     catchup = next(e for e in sqlite_spec.edits if e.id == "catchup-mark-active")
-    assert catchup.applies_to("2026.6.6", "sqlite") and not catchup.applies_to("2026.6.8", "sqlite")
+    assert catchup.skip_if_calls == "markCronJobActive" and catchup.versions is None
+
+
+def test_an_edit_the_release_does_itself_is_left_out_by_its_code(tmp_path):
+    """The catch-up wrapper marks the job active; where runStartupCatchupCandidate already
+    calls markCronJobActive itself (2026.6.8+), the code leaves the edit out, whatever the
+    version says."""
+    import shutil
+
+    from conftest import BUNDLES
+
+    from patcher.detection.detect import detect_install
+    from patcher.detection.install import open_install
+    from patcher.repair.plan import plan
+
+    def planned(root):
+        d = detect_install(open_install(root))
+        specs = specs_for(d.verdict.family, d.install.version, d.verdict.store)
+        return plan(d.install.root, d.bundles, specs, d.verdict.store, d.install.version)
+
+    root = tmp_path / "bundle"
+    shutil.copytree(BUNDLES / "2026.6.1-sqlite-complete", root)
+    assert "cron-active-jobs-sqlite/catchup-mark-active" in planned(root).diff(root)
+    service = root / "dist" / "server-cron-C3.js"
+    service.write_text(
+        service.read_text().replace(
+            "\tconst startedAt = state.deps.nowMs();\n\treturn await state.deps.runJob(",
+            "\tconst startedAt = state.deps.nowMs();\n\tmarkCronJobActive(candidate.job.id);"
+            "\n\treturn await state.deps.runJob(",
+            1,
+        )
+    )
+    diff = planned(root).diff(root)
+    assert "catchup-mark-active" not in diff and "startup-rehydrate" in diff

@@ -58,6 +58,8 @@ class Edit:
     stores: tuple[str, ...] = ()
     versions: SpecifierSet | None = None
     uses: tuple[str, ...] = ()
+    # Left out where the target function already calls this (the release does it itself).
+    skip_if_calls: str | None = None
 
     def applies_to(self, version: str, store: str | None) -> bool:
         """Whether this edit is for the install's version and store shape."""
@@ -159,6 +161,7 @@ def _load_spec(folder) -> Spec:
             stores=tuple(entry.get("stores", ())),
             versions=_specifier(entry["versions"], folder) if "versions" in entry else None,
             uses=tuple(entry.get("uses", ())),
+            skip_if_calls=entry.get("skip_if_calls"),
         )
         edits.append(edit)
     return Spec(
@@ -259,6 +262,22 @@ def _function_node(root, edit: Edit, path: Path):
     # Only top-level declarations of the chunk: nested helpers with the same name do not count.
     nodes = [n for n in nodes if n.parent() is not None and n.parent().kind() == "program"]
     return _the_one(nodes, edit, path, f"function {edit.function}")
+
+
+def _already_calls(path: Path, edit: Edit) -> bool:
+    """Whether the function the edit targets already calls `edit.skip_if_calls` itself:
+    the code, not the version, says the edit is not needed (2026.6.8+ catch-up runs mark
+    their job active)."""
+    try:
+        text = read_regular(path).decode("utf-8")
+    except (OSError, NotReadable, UnicodeDecodeError) as exc:
+        raise PlanRefused(f"{path} cannot be read as text ({exc}): reinstall the release.") from exc
+    function = _function_node(_root(text), edit, path)
+    call = function.find(
+        kind="call_expression",
+        has={"field": "function", "regex": f"^{re.escape(edit.skip_if_calls or '')}$"},
+    )
+    return call is not None
 
 
 _SAFE_SPECIFIER = re.compile(r"^\.\.?/[\w.@$+/-]+$")
@@ -417,6 +436,8 @@ def plan(
                     f"found {len(primaries)}: this release's code shape is not supported."
                 )
             path = primaries[0].path
+            if edit.skip_if_calls and _already_calls(path, edit):
+                continue
             by_file.setdefault(path, (edit.role, []))[1].append(edit)
     try:
         file_plans = [
