@@ -77,7 +77,7 @@ def test_specs_apply_by_code_shape_and_cross_check_the_version():
         assert sqlite_spec.in_range(version) and not json_spec.in_range(version)
     # Pre-releases sort as npm sorts them: 2026.6.1-beta.1 comes before 2026.6.1.
     assert not sqlite_spec.in_range("2026.6.1-beta.1") and json_spec.in_range("2026.5.31-beta.2")
-    assert specs_for("affected-sqlite", "2026.5.31-beta.2", "sqlite") == [sqlite_spec]
+    assert specs_for("affected-sqlite", "sqlite") == [sqlite_spec]
     notes = range_notes([sqlite_spec], "2026.5.31-beta.2")
     assert len(notes) == 1 and "not in the releases spec cron-active-jobs-sqlite" in notes[0]
     assert range_notes([sqlite_spec], "2026.7.1") == []
@@ -99,7 +99,7 @@ def test_an_edit_the_release_does_itself_is_left_out_by_its_code(tmp_path):
 
     def planned(root):
         d = detect_install(open_install(root))
-        specs = specs_for(d.verdict.family, d.install.version, d.verdict.store)
+        specs = specs_for(d.verdict.family, d.verdict.store)
         return plan(d.install.root, d.bundles, specs, d.verdict.store, d.install.version)
 
     root = tmp_path / "bundle"

@@ -27,7 +27,7 @@ def golden_diffs() -> dict[Path, str]:
         verdict, install = detection.verdict, detection.install
         if verdict.status != AFFECTED:
             continue
-        for spec in specs_for(verdict.family, install.version, verdict.store):
+        for spec in specs_for(verdict.family, verdict.store):
             try:
                 found = plan(
                     install.root, detection.bundles, [spec], verdict.store, install.version

@@ -317,13 +317,14 @@ def tree_changes(root: Path) -> list[str] | None:
     return sorted(changed)
 
 
-def forget_changed(cache: Path, root: Path) -> None:
-    """Drop the store entries that the changed files of `root` still share an inode with:
-    an edit in place changed the stored copy too, whose name no longer says its content."""
+def forget_changed(cache: Path, root: Path, changed: list[str]) -> None:
+    """Drop the store entries that the `changed` files of `root` (tree_changes) still share
+    an inode with: an edit in place changed the stored copy too, whose name no longer says
+    its content."""
     files = _read_record(root)
     if files is None:
         return
-    for rel in tree_changes(root) or []:
+    for rel in changed:
         if rel not in files:
             continue
         sha, _size, mode, _ino, _mtime = files[rel]

@@ -265,7 +265,7 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
                     f"the cached release {version} at {root} differed from its tarball "
                     f"({shown}): it was extracted again from the verified tarball"
                 )
-            forget_changed(cache, root)
+            forget_changed(cache, root, changed)
         if dest.exists():  # changed, half-extracted by a killed run, or from before records
             shutil.rmtree(dest)
         extract(tarball, dest)

@@ -77,10 +77,6 @@ def render_json(rows: list[Row]) -> str:
     )
 
 
-def _failure(row: Row) -> str | None:
-    return row.verdict.reason
-
-
 def render_junit(rows: list[Row]) -> str:
     """JUnit XML: one test case per release, a failure (or an error) where it fails."""
     suites = ElementTree.Element("testsuites", name="openclaw-patcher matrix")
@@ -102,7 +98,7 @@ def render_junit(rows: list[Row]) -> str:
             name=row.version,
             time=f"{row.seconds.get('total', 0):.1f}",
         )
-        problem = _failure(row)
+        problem = row.verdict.reason
         if problem is not None:
             kind = "failure" if row.verified else "error"
             element = ElementTree.SubElement(case, kind, message=problem, type=kind)
@@ -144,7 +140,7 @@ def progress(total: int, *, on_terminal: bool) -> Iterator[Callable[[Row], None]
         verdict = _word(row)
         took = row.seconds.get("total", 0)
         where = f"[{count}/{total}] {row.version} {row.status}"
-        why = f": {_failure(row)}" if not row.ok else ""
+        why = f": {row.verdict.reason}" if not row.ok else ""
         click.echo(f"{where} {verdict} ({took:.0f} s){why}", err=True)
 
     yield line

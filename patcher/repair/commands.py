@@ -91,7 +91,7 @@ def _gateway_note(root: Path) -> str:
 
 def _plan_for(detection: Detection) -> tuple[list, Plan]:
     verdict = detection.verdict
-    specs = specs_for(verdict.family, detection.install.version, verdict.store)
+    specs = specs_for(verdict.family, verdict.store)
     if not specs:
         raise RefusedError(
             f"no patch spec covers {detection.install.version} ({verdict.family}, "

@@ -182,11 +182,10 @@ def load_specs() -> tuple[Spec, ...]:
     return tuple(_load_spec(f) for f in sorted(folders, key=lambda f: f.name))
 
 
-def specs_for(family: str | None, version: str, store: str | None) -> list[Spec]:
+def specs_for(family: str | None, store: str | None) -> list[Spec]:
     """The specs for the install's code shape. The version does not choose them: a build
     no spec names (a beta, a re-publish) whose code a spec matches gets that spec, and
     `range_notes` says so."""
-    del version  # kept in the signature: callers pass what they know; the code decides
     return [s for s in load_specs() if s.applies_to(family, store)]
 
 

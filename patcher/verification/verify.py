@@ -88,7 +88,7 @@ def _planned(detection: Detection, report: VerifyReport) -> tuple[list, Plan | N
     install, verdict = detection.install, detection.verdict
     if verdict.status != AFFECTED:
         return [], None
-    specs = specs_for(verdict.family, install.version, verdict.store)
+    specs = specs_for(verdict.family, verdict.store)
     report.notes.extend(range_notes(specs, install.version))
     if not specs:
         return specs, None
