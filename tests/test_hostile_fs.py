@@ -1,5 +1,5 @@
 """A hostile file system, for real: a full disk (a tiny tmpfs), a read-only mount, and a
-user without the rights (as `nobody`). Each failure is one sentence naming the file, its
+user without the rights (root with its capabilities dropped, or the tests' own user). Each failure is one sentence naming the file, its
 documented exit code, and nothing half-written; the next command works.
 
 The mounts are made in a private mount namespace (`unshare -rm`), so nothing outside the
@@ -144,16 +144,13 @@ def test_a_read_only_install_is_refused_untouched(env):
 
 @pytest.fixture
 def as_user():
-    """Run the tool as a user without root's rights: `nobody` when the tests run as root
-    (in a tree nobody owns), else the tests' own user."""
+    """Run the tool without root's rights over files: when the tests run as root, as root
+    with every capability dropped (permission bits then bind it as any user; the tool's
+    own code, wherever the checkout lies, stays readable), else as the tests' own user."""
     base = Path(tempfile.mkdtemp(prefix="openclaw-patcher-user-"))
-    os.chmod(base, 0o755)
-    root_run = os.geteuid() == 0
+    prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
 
     def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-        if root_run:
-            subprocess.run(["chown", "-R", "nobody:nogroup", str(base)], check=True)
-        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if root_run else []
         env = {**os.environ, "HOME": str(base / "home")}
         return subprocess.run(
             [*prefix, *own_command("--cache-dir", str(base / "cache"), *args)],
