@@ -1,6 +1,7 @@
 """A hostile file system, for real: a full disk (a tiny tmpfs), a read-only mount, and a
-user without the rights (root with its capabilities dropped, or the tests' own user). Each failure is one sentence naming the file, its
-documented exit code, and nothing half-written; the next command works.
+user without the rights (root with its capabilities dropped, or the tests' own user).
+Each failure is one sentence naming the file, its documented exit code, and nothing
+half-written; the next command works.
 
 The mounts are made in a private mount namespace (`unshare -rm`), so nothing outside the
 test sees them and they go away with it.
