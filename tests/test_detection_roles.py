@@ -107,3 +107,26 @@ def test_relative_paths_in_files(bundle):
     root = bundle("2026.4.22-split-json")
     files = detect_install(open_install(root)).bundles.files(Path(root).resolve())
     assert files["cron-store"] == ["dist/store-T3.js"]
+
+
+def test_a_bundle_with_regions_is_a_copy_only_when_no_module_imports_it(tmp_path):
+    """2026.8.1-beta.3's all-in-one bundle keeps region markers: the imports tell it from the
+    chunks. Without them nothing does, and the build is unknown rather than guessed."""
+    root = tmp_path / "b"
+    shutil.copytree(BUNDLES / "2026.8.1-beta.3-bundle-with-regions", root)
+    bundle = root / "dist" / "runtime" / "all-in-one.mjs"
+    assert detect_install(open_install(root)).verdict.status == "fixed-upstream"
+
+    # A path in a string (the bundle names itself) is not an import; an import of it is.
+    (root / "dist" / "launcher.js").write_text('import("./runtime/all-in-one.mjs");\n')
+    verdict = detect_install(open_install(root)).verdict
+    assert verdict.status == "unknown" and "found 2 times" in verdict.reason
+    (root / "dist" / "launcher.js").unlink()
+
+    entry = root / "dist" / "entry.js"
+    entry.write_text('import "./noise-a1.js";\n')
+    for chunk in root.joinpath("dist").glob("*-Q?.js"):
+        chunk.write_text(chunk.read_text().replace('import "./active-jobs-Q1.js";\n', ""))
+    verdict = detect_install(open_install(root)).verdict
+    assert verdict.status == "unknown" and "all-in-one.mjs" in verdict.reason
+    assert bundle.is_file()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from packaging.specifiers import SpecifierSet
 
 from patcher.repair.plan import Edit, PlanRefused, load_specs, plan_file, range_notes, specs_for
 
@@ -20,7 +19,7 @@ export { load as t };
 WRAPPER = "// openclaw-patcher t/wrap-load\nfunction load(p) {\n\treturn __patcher_load(p);\n}\n"
 
 
-def wrap(uses: tuple[str, ...] = (), versions: str | None = None) -> Edit:
+def wrap(uses: tuple[str, ...] = (), aliases: tuple[str, ...] = ()) -> Edit:
     return Edit(
         spec="t",
         id="wrap-load",
@@ -28,10 +27,9 @@ def wrap(uses: tuple[str, ...] = (), versions: str | None = None) -> Edit:
         kind="wrap-function",
         why="test",
         function="load",
+        aliases=aliases,
         text=WRAPPER,
-        rename_to="__patcher_load",
         uses=uses,
-        versions=SpecifierSet(versions) if versions else None,
     )
 
 
@@ -52,13 +50,26 @@ def test_an_edit_using_a_name_the_chunk_does_not_bind_is_refused(tmp_path):
         plan_file(chunk, "cron-store", [wrap(uses=("openDb",))], tmp_path)
 
 
-def test_edits_apply_by_store_shape_and_version():
-    edit = wrap(versions="<2026.6.8")
-    assert edit.applies_to("2026.6.6", "sqlite")
-    assert not edit.applies_to("2026.6.8", "sqlite")
-    assert not edit.applies_to("not-a-version", "sqlite")
+def test_edits_apply_by_store_shape_only():
+    assert wrap().applies_to("sqlite") and wrap().applies_to(None)
     shaped = Edit("t", "e", "cron-store", "add-import", "why", stores=("json",))
-    assert shaped.applies_to("2026.4.14", "json") and not shaped.applies_to("2026.4.14", "sqlite")
+    assert shaped.applies_to("json") and not shaped.applies_to("sqlite")
+
+
+def test_a_function_renamed_between_releases_is_found_by_any_of_its_names(tmp_path):
+    """A spec may list the names a function has had (loadCronStoreSync before
+    loadCronJobsStoreSync): the one the chunk defines is wrapped, and the snippet written
+    with the first name uses the one found, plain and with the prefix."""
+    chunk = tmp_path / "store-A.js"
+    chunk.write_text(CHUNK.replace("load(", "loadOld(").replace("load as", "loadOld as"))
+    planned = plan_file(chunk, "cron-store", [wrap(aliases=("loadOld",))], tmp_path)
+    assert "function __patcher_loadOld(storePath)" in planned.patched
+    assert "function loadOld(p) {\n\treturn __patcher_loadOld(p);" in planned.patched
+    assert "function load(" not in planned.patched and "__patcher_load(" not in planned.patched
+    both = chunk.read_text() + "function load(p) {}\n"
+    chunk.write_text(both)
+    with pytest.raises(PlanRefused, match="matched 2 places .*function load or loadOld"):
+        plan_file(chunk, "cron-store", [wrap(aliases=("loadOld",))], tmp_path)
 
 
 def test_specs_apply_by_code_shape_and_cross_check_the_version():
@@ -82,7 +93,7 @@ def test_specs_apply_by_code_shape_and_cross_check_the_version():
     assert len(notes) == 1 and "not in the releases spec cron-active-jobs-sqlite" in notes[0]
     assert range_notes([sqlite_spec], "2026.7.1") == []
     catchup = next(e for e in sqlite_spec.edits if e.id == "catchup-mark-active")
-    assert catchup.skip_if_calls == "markCronJobActive" and catchup.versions is None
+    assert catchup.skip_if_calls == "markCronJobActive"
 
 
 def test_an_edit_the_release_does_itself_is_left_out_by_its_code(tmp_path):
@@ -100,7 +111,7 @@ def test_an_edit_the_release_does_itself_is_left_out_by_its_code(tmp_path):
     def planned(root):
         d = detect_install(open_install(root))
         specs = specs_for(d.verdict.family, d.verdict.store)
-        return plan(d.install.root, d.bundles, specs, d.verdict.store, d.install.version)
+        return plan(d.install.root, d.bundles, specs, d.verdict.store)
 
     root = tmp_path / "bundle"
     shutil.copytree(BUNDLES / "2026.6.1-sqlite-complete", root)

@@ -29,9 +29,7 @@ def golden_diffs() -> dict[Path, str]:
             continue
         for spec in specs_for(verdict.family, verdict.store):
             try:
-                found = plan(
-                    install.root, detection.bundles, [spec], verdict.store, install.version
-                )
+                found = plan(install.root, detection.bundles, [spec], verdict.store)
             except PlanRefused:
                 continue  # a synthetic bundle without every anchor of this spec
             out[SPECS / spec.id / "golden" / f"{bundle.name}.diff"] = found.diff(install.root)

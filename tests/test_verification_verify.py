@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -10,6 +11,7 @@ from conftest import BUNDLES
 
 from patcher.cli import main
 from patcher.simulation.scenarios import SideResult, evaluate
+from patcher.simulation.substitutes import Substitutions
 
 JOBS = {"R": "r", "O": "o", "M": "m", "C": "c"}
 DEAD_R = {"runId": "cron:r:100", "jobId": "r", "status": "running", "error": None, "summary": None}
@@ -168,7 +170,8 @@ def test_a_rollback_that_is_not_byte_identical_fails_verify(identical, tmp_path,
         return identical
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(v, "prepare_release", lambda *a, **k: None)
+    prepared = SimpleNamespace(substitutions=Substitutions())
+    monkeypatch.setattr(v, "prepare_release", lambda *a, **k: prepared)
     monkeypatch.setattr(v, "verify_root", fake_verify_root)
     monkeypatch.setattr(v, "rolled_back_identical", rolled_back)
     args = [

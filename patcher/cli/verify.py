@@ -64,7 +64,12 @@ def _render(report: VerifyReport) -> None:
         same = "byte-identical, as required" if report.rollback_identical else "NOT identical"
         click.echo(f"rollback of the patched copy (must restore every byte): {same}")
     verdict = report.verdict
-    click.echo(f"verdict: {'as required' if verdict.ok else 'NOT as required'}: {report.summary}")
+    substituted = report.substituted or report.stubs
+    with_subs = " (verified with substitutions, see the notes)" if substituted else ""
+    click.echo(
+        f"verdict: {'as required' if verdict.ok else 'NOT as required'}: {report.summary}"
+        f"{with_subs}"
+    )
 
 
 @main.command()

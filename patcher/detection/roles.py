@@ -14,7 +14,9 @@ Roles (see docs/release-families.md):
 - cron-store: `//#region src/cron/store.ts` (`loadCronStore` / `saveCronStore`).
 
 A hit in a chunk with region markers is a *primary*; a hit in a minified all-in-one bundle
-without markers (`dist/worker/*.mjs` from 2026.8.1) is a *copy* of code a chunk already has.
+without markers (`dist/worker/*.mjs` from 2026.8.1), or in a bundle with markers that no
+module imports while another file with the same role is imported (2026.8.1-beta.3's
+worker.mjs), is a *copy* of code a chunk already has.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from patcher.detection.imports import imported
 from patcher.detection.scan import scan
 from patcher.errors import RefusedError
 from patcher.files.reading import NotReadable, read_regular
@@ -181,7 +184,11 @@ def _check_store(snippet: str) -> dict[str, Any] | None:
     root = _parse(snippet)
     if not _has_function(root, "loadCronStore"):
         return None
-    if _has_function(root, "loadCronJobsStore"):
+    # The SQLite era keeps the jobs in the state database's cron_jobs table; its first builds
+    # (2026.5.30-beta.1) still call the loader loadCronStore, later ones loadCronJobsStore.
+    if _has_function(root, "loadCronJobsStore") or root.find(
+        kind="string_fragment", regex=r"(^|[^\w])cron_jobs([^\w]|$)"
+    ):
         kind = "sqlite"
     elif root.find(kind="string_fragment", regex=r"-state\.json$") is not None:
         kind = "json-split"
@@ -236,11 +243,26 @@ def _file_hits(path: Path, needle_ids: list[int]) -> Iterator[RoleHit]:
                 yield RoleHit("cron-store", path, True, facts)
 
 
+def the_imported(dist: Path, paths: list[Path]) -> list[Path]:
+    """Of several files holding the same code, the ones other files import, when that tells
+    them apart: the rest are entry bundles with a copy (patcher.detection.imports)."""
+    if len(paths) < 2:
+        return paths
+    kept = imported(dist, paths)
+    return [p for p in paths if p in kept] if kept else paths
+
+
 def map_bundles(dist: Path, workers: int | None = None) -> BundleMap:
     """Scan `dist` and return every role hit, primary chunks first, in path order."""
     bundle_map = BundleMap(dist=dist)
     for name, needle_ids in sorted(scan(dist, NEEDLES, workers).items()):
         bundle_map.hits.extend(_file_hits(Path(name), needle_ids))
+    for role in ROLES:
+        primaries = [h.path for h in bundle_map.primaries(role)]
+        kept = the_imported(dist, primaries)
+        for hit in bundle_map.hits:
+            if hit.role == role and hit.primary and hit.path not in kept:
+                hit.primary = False  # a copy in a bundle no module imports
     bundle_map.hits.sort(key=lambda h: (not h.primary, ROLES.index(h.role), str(h.path)))
     return bundle_map
 
@@ -297,6 +319,7 @@ def locate_definitions(
     for name, paths in found.items():
         if not paths and name in maybe:
             continue
+        paths = the_imported(dist, paths)
         if len(paths) != 1:
             where = ", ".join(p.name for p in paths) or "no chunk"
             raise ShapeError(

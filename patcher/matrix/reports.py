@@ -35,7 +35,8 @@ def _cells(row: Row) -> tuple[str, ...]:
 
 def _outcome(row: Row) -> str:
     if row.ok:
-        return "ok"
+        subs = row.substitutions
+        return f"ok, with substitutions ({', '.join(subs)})" if subs else "ok"
     return "FAILED" if row.verified else f"NOT VERIFIED: {row.verdict.reason}"
 
 
@@ -105,6 +106,8 @@ def render_junit(rows: list[Row]) -> str:
             element.text = json.dumps(row.to_json(), indent=1)[:20_000]
         out = ElementTree.SubElement(case, "system-out")
         out.text = (row.report or {}).get("summary") or ""
+        if row.substitutions:
+            out.text += f"\nverified with substitutions: {', '.join(row.substitutions)}"
     ElementTree.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(
         suites, encoding="unicode"

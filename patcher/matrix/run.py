@@ -62,6 +62,15 @@ class Row:
         return (self.report or {}).get("rollback_identical")
 
     @property
+    def substitutions(self) -> list[str]:
+        """`name wanted→used` (or `name wanted→stub`) per package that stood in for one the
+        registry does not publish: the row was verified with substitutions."""
+        report = self.report or {}
+        out = [f"{n} {w}→{u}" for n, (w, u) in sorted((report.get("substituted") or {}).items())]
+        out += [f"{n} {w}→stub" for n, w in sorted((report.get("stubs") or {}).items())]
+        return out
+
+    @property
     def verdict(self) -> Verdict:
         """patcher.verification.verdict's rule; a row whose release could not be verified fails."""
         if self.error is not None:

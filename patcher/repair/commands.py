@@ -97,9 +97,7 @@ def _plan_for(detection: Detection) -> tuple[list, Plan]:
             f"no patch spec covers {detection.install.version} ({verdict.family}, "
             f"{verdict.store} store) yet: nothing was changed."
         )
-    return specs, plan(
-        detection.install.root, detection.bundles, specs, verdict.store, detection.install.version
-    )
+    return specs, plan(detection.install.root, detection.bundles, specs, verdict.store)
 
 
 def apply(

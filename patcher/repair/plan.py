@@ -15,7 +15,7 @@ import difflib
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -50,25 +50,28 @@ class Edit:
     kind: str
     why: str
     function: str | None = None
+    # Other names the same function has had in other releases, tried after `function`
+    # (whichever one the chunk defines is the target); the snippet is written with `function`.
+    aliases: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     text: str = ""
     rename_to: str | None = None
     import_name: str | None = None
+    import_aliases: tuple[str, ...] = ()
     alias: str | None = None
     stores: tuple[str, ...] = ()
-    versions: SpecifierSet | None = None
     uses: tuple[str, ...] = ()
     # Left out where the target function already calls this (the release does it itself).
     skip_if_calls: str | None = None
 
-    def applies_to(self, version: str, store: str | None) -> bool:
-        """Whether this edit is for the install's version and store shape."""
-        if self.stores and store not in self.stores:
-            return False
-        if self.versions is None:
-            return True
-        parsed = parse_version(version)
-        return parsed is not None and self.versions.contains(parsed, prereleases=True)
+    def applies_to(self, store: str | None) -> bool:
+        """Whether this edit is for the install's store shape."""
+        return not self.stores or store in self.stores
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the target function may have, the spec's own first."""
+        return (self.function, *self.aliases) if self.function else ()
 
     @property
     def marker(self) -> str:
@@ -125,6 +128,13 @@ def _snippet(folder, names: str | list[str], marker: str) -> str:
     return f"{indent}{marker}\n{body}"
 
 
+def _names(value: str | list[str] | None) -> tuple[str, ...]:
+    """A spec names a function (or an import) by one name or by the names it has had."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _load_spec(folder) -> Spec:
     raw = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     found = problems(raw, "patch-spec.schema.json")
@@ -136,30 +146,30 @@ def _load_spec(folder) -> Spec:
     for entry in raw["edits"]:
         marker = f"{MARKER_PREFIX}{raw['id']}/{entry['id']}"
         text = _snippet(folder, entry["insert"], marker) if "insert" in entry else ""
+        functions = _names(entry.get("function"))
+        imports = _names(entry.get("import"))
         edit = Edit(
             spec=raw["id"],
             id=entry["id"],
             role=entry["role"],
             kind=entry["kind"],
             why=entry["why"],
-            function=entry.get("function"),
+            function=functions[0] if functions else None,
+            aliases=functions[1:],
             patterns=tuple(
                 [entry["pattern"]]
                 if isinstance(entry.get("pattern"), str)
                 else entry.get("pattern", [])
             ),
             text=text,
-            # Every name the repair adds is the original's with the prefix: derived, not
-            # written by hand (a spec may still name another).
-            rename_to=entry.get("rename_to")
-            or (
-                f"{PATCHER_PREFIX}{entry['function']}" if entry["kind"] == "wrap-function" else None
-            ),
-            import_name=entry.get("import"),
+            # Every name the repair adds is the original's with the prefix: derived (for a
+            # wrapped function, from the name found, see _as_found), not written by hand.
+            rename_to=entry.get("rename_to"),
+            import_name=imports[0] if imports else None,
+            import_aliases=imports[1:],
             alias=entry.get("as")
-            or (f"{PATCHER_PREFIX}{entry['import']}" if entry["kind"] == "add-import" else None),
+            or (f"{PATCHER_PREFIX}{imports[0]}" if entry["kind"] == "add-import" else None),
             stores=tuple(entry.get("stores", ())),
-            versions=_specifier(entry["versions"], folder) if "versions" in entry else None,
             uses=tuple(entry.get("uses", ())),
             skip_if_calls=entry.get("skip_if_calls"),
         )
@@ -255,12 +265,31 @@ def _the_one(nodes: list, edit: Edit, path: Path, what: str):
 
 
 def _function_node(root, edit: Edit, path: Path):
+    names = "|".join(re.escape(n) for n in edit.names)
     nodes = root.find_all(
-        kind="function_declaration", has={"field": "name", "regex": f"^{edit.function}$"}
+        kind="function_declaration", has={"field": "name", "regex": f"^({names})$"}
     )
     # Only top-level declarations of the chunk: nested helpers with the same name do not count.
     nodes = [n for n in nodes if n.parent() is not None and n.parent().kind() == "program"]
-    return _the_one(nodes, edit, path, f"function {edit.function}")
+    return _the_one(nodes, edit, path, "function " + " or ".join(edit.names))
+
+
+def _as_found(edit: Edit, text: str, path: Path) -> Edit:
+    """The edit for the name its function has in this chunk. A spec's snippet is written with
+    the spec's first name; where the chunk defines another of the names (the same function,
+    renamed between releases), the snippet's uses of the first name, plain or with the
+    prefix, become that name. A wrapped function is renamed to the prefix and its name."""
+    if not edit.function or edit.kind == "add-import":
+        return edit
+    found = _function_node(_root(text), edit, path).field("name").text()
+    rename_to = edit.rename_to
+    if edit.kind == "wrap-function" and rename_to is None:
+        rename_to = f"{PATCHER_PREFIX}{found}"
+    body = edit.text
+    if found != edit.function:
+        pattern = rf"(?<![\w$])({re.escape(PATCHER_PREFIX)})?{re.escape(edit.function)}(?![\w$])"
+        body = re.sub(pattern, lambda m: (m.group(1) or "") + found, body)
+    return replace(edit, function=found, aliases=(), text=body, rename_to=rename_to)
 
 
 def _already_calls(path: Path, edit: Edit) -> bool:
@@ -285,15 +314,27 @@ _IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"(\.[^"]+)";', re.M)
 _IMPORT_ANY = re.compile(r'^import\s+([^"\';]+?)\s+from\s*["\'][^"\']+["\'];', re.M)
 
 
-def _import_source(name: str, text: str, path: Path, dist: Path) -> tuple[str, str]:
-    """(module specifier, exported name) to import `name` into the chunk at `path`: the
-    module the chunk already imports it from, else the chunk that defines it."""
+def _import_source(edit: Edit, text: str, path: Path, dist: Path) -> tuple[str, str]:
+    """(module specifier, exported name) to import the edit's name (or one of the names the
+    binding has had) into the chunk at `path`: the module the chunk already imports it from,
+    else the chunk that defines it."""
+    names = (edit.import_name, *edit.import_aliases)
     for match in _IMPORT.finditer(text):
         for part in match.group(1).split(","):
             exported, _, local = part.strip().partition(" as ")
-            if (local or exported).strip() == name:
+            if (local or exported).strip() in names:
                 return match.group(2), exported.strip()
-    target = locate_definitions(dist, [name])[name]
+    if len(names) == 1:
+        name, target = names[0], locate_definitions(dist, names)[names[0]]
+    else:
+        found = locate_definitions(dist, [], optional=names)
+        if len(found) != 1:
+            where = ", ".join(f"{n} in {p.name}" for n, p in found.items()) or "none of them"
+            raise PlanRefused(
+                f"edit {edit.spec}/{edit.id} imports one of {', '.join(names)} and found "
+                f"{where}: this release's code shape is not supported."
+            )
+        ((name, target),) = found.items()
     rel = posixpath.relpath(
         target.relative_to(dist).as_posix(), path.parent.relative_to(dist).as_posix()
     )
@@ -308,7 +349,7 @@ def _import_source(name: str, text: str, path: Path, dist: Path) -> tuple[str, s
 def _insertion(edit: Edit, text: str, path: Path, dist: Path) -> tuple[int, int, str]:
     """(start, end, replacement) in `text` for one edit, as character offsets."""
     if edit.kind == "add-import":
-        spec, exported = _import_source(edit.import_name, text, path, dist)
+        spec, exported = _import_source(edit, text, path, dist)
         line = f'import {{ {exported} as {edit.alias} }} from "{spec}"; {edit.marker}\n'
         # After the chunk's own imports: at the start of its first line that is not one.
         offset = 0
@@ -401,6 +442,7 @@ def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
         return FilePlan(path, role, original, original, [e.id for e in edits])
     changes = []
     for edit in edits:
+        edit = _as_found(edit, original, path)
         _check_uses(edit, original, path)
         start, end, replacement = _insertion(edit, original, path, dist)
         if edit.kind == "wrap-function":
@@ -415,18 +457,15 @@ def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
     return FilePlan(path, role, original, patched, [e.id for e in edits])
 
 
-def plan(
-    install_root: Path, bundle_map: BundleMap, specs: list[Spec], store: str | None, version: str
-) -> Plan:
+def plan(install_root: Path, bundle_map: BundleMap, specs: list[Spec], store: str | None) -> Plan:
     """Plan every edit of `specs` on the install; refuses (PlanRefused) rather than guess.
 
-    `store` and `version` are the install's: edits for other shapes and versions are left
-    out."""
+    `store` is the install's: edits for other store shapes are left out."""
     dist = install_root / "dist"
     by_file: dict[Path, tuple[str, list[Edit]]] = {}
     for spec in specs:
         for edit in spec.edits:
-            if not edit.applies_to(version, store):
+            if not edit.applies_to(store):
                 continue
             primaries = bundle_map.primaries(edit.role)
             if len(primaries) != 1:

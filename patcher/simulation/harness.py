@@ -23,20 +23,28 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
 from patcher.cache import layout
 from patcher.cache.content import dedupe, touch_used
-from patcher.cache.releases import run_npm
+from patcher.cache.releases import NpmFailed, run_npm
 from patcher.detection.install import open_install
 from patcher.detection.roles import ShapeError, locate_definitions
 from patcher.errors import RefusedError
 from patcher.files.locks import waiting
 from patcher.files.reading import NotReadable, read_regular
 from patcher.simulation.node import find_node
+from patcher.simulation.substitutes import (
+    Substitutions,
+    imported_names,
+    nearest,
+    published,
+    unpublished,
+    write_stub,
+)
 
 T = TypeVar("T")
 HARNESS_DIR = Path(str(files("patcher.simulation")))
@@ -98,11 +106,82 @@ def _declared_ranges(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in ranges.items() if isinstance(v, str)}
 
 
+# How many unpublished packages one install may stand in for before the harness gives up.
+MAX_SUBSTITUTIONS = 12
+
+
+def _install(
+    deps_dir: Path,
+    wanted: dict[str, str],
+    manifest: dict[str, Any],
+    ranges: dict[str, str],
+    substitutions: Substitutions,
+    root: Path,
+) -> Substitutions:
+    """`npm install` the wanted packages; where npm says a pinned version (or a package) is
+    not published, stand in for it (patcher.simulation.substitutes) and try again."""
+    for _ in range(MAX_SUBSTITUTIONS + 1):
+        dependencies = dict(wanted)
+        overrides = dict(manifest.get("overrides", {}))
+        stand_ins = {name: used for name, (_, used) in substitutions.versions.items()}
+        for name, version in substitutions.stubs.items():
+            stand_ins[name] = write_stub(
+                deps_dir, name, version, imported_names(root / "dist", name)
+            )
+        for name, spec in stand_ins.items():
+            # npm accepts an override of a direct dependency only when both say the same.
+            if name in dependencies:
+                dependencies[name] = spec
+            overrides[name] = spec
+        (deps_dir / "package.json").write_text(
+            json.dumps(
+                {
+                    "name": "openclaw-patcher-deps",
+                    "private": True,
+                    "dependencies": dependencies,
+                    "overrides": overrides,
+                },
+                indent=2,
+            )
+        )
+        args = ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(deps_dir)]
+        if substitutions:
+            # A stand-in may declare peers the build's own pins do not meet (proxyline 0.3.3
+            # wants undici >=8.3, the build pins 8.2.0): the build's pins win.
+            args.append("--legacy-peer-deps")
+        try:
+            run_npm(args, timeout=1800)
+            return substitutions
+        except NpmFailed as exc:
+            missing = unpublished(exc)
+            if missing is None:
+                raise
+            name, spec = missing
+            if name in substitutions.names():
+                raise HarnessError(
+                    f"the harness cannot install {name}@{spec}, which this release needs: "
+                    f"the registry npm uses does not publish it, and its stand-in failed too "
+                    f"({exc})."
+                ) from exc
+            used = nearest(spec, published(name), ranges.get(name))
+            if used is not None:
+                substitutions.versions[name] = [spec, used]
+            else:
+                substitutions.stubs[name] = spec
+    raise HarnessError(
+        f"the harness stopped after standing in for {MAX_SUBSTITUTIONS} unpublished packages "
+        f"({', '.join(sorted(substitutions.names()))}): this registry lacks too much of the "
+        "release."
+    )
+
+
 def ensure_dependencies(
     root: Path, packages: set[str], deps_dir: Path, *, cache: Path | None = None
-) -> None:
+) -> Substitutions:
     """Install `packages` at the release's ranges into deps_dir; link root/node_modules to it.
-    With `cache`, the installed files are stored once with the cache's others."""
+    With `cache`, the installed files are stored once with the cache's others. Returns what
+    stands in for packages the registry does not publish at the pinned version (kept beside
+    the install, so a warm run reports the same)."""
     manifest = json.loads(read_regular(root / "package.json"))
     ranges = _declared_ranges(root, manifest)
     wanted = {name: ranges[name] for name in sorted(packages) if name in ranges}
@@ -113,48 +192,35 @@ def ensure_dependencies(
         )
     with waiting(deps_dir.parent / f".{deps_dir.name}.lock"):
         stamp = deps_dir / ".installed.json"
+        record = deps_dir / ".substituted.json"
         installed = json.loads(stamp.read_text()) if stamp.is_file() else {}
+        substitutions = (
+            Substitutions.from_json(json.loads(record.read_text()))
+            if record.is_file()
+            else Substitutions()
+        )
         if not set(wanted) <= set(installed) or not (deps_dir / "node_modules").is_dir():
             wanted = {**installed, **wanted}
             deps_dir.mkdir(parents=True, exist_ok=True)
-            (deps_dir / "package.json").write_text(
-                json.dumps(
-                    {
-                        "name": "openclaw-patcher-deps",
-                        "private": True,
-                        "dependencies": wanted,
-                        "overrides": manifest.get("overrides", {}),
-                    },
-                    indent=2,
-                )
-            )
-            run_npm(
-                [
-                    "install",
-                    "--ignore-scripts",
-                    "--no-audit",
-                    "--no-fund",
-                    "--prefix",
-                    str(deps_dir),
-                ],
-                timeout=1800,
-            )
+            substitutions = _install(deps_dir, wanted, manifest, ranges, substitutions, root)
             # Releases share most packages: store identical files once (hard links).
             if cache is not None:
                 dedupe(deps_dir / "node_modules", cache)
+            record.write_text(json.dumps(substitutions.to_json(), indent=2))
             stamp.write_text(json.dumps(wanted, indent=2))
     link = root / "node_modules"
     installed_dir = deps_dir / "node_modules"
     if link.is_symlink() and link.resolve() == installed_dir.resolve():
-        return
+        return substitutions
     if link.is_dir() and not link.is_symlink():
         # The tarball bundles some packages in its own node_modules (2026.9.x): keep them,
         # and link each installed package beside them.
         _link_packages(installed_dir, link)
-        return
+        return substitutions
     with contextlib.suppress(FileNotFoundError):
         link.unlink()
     link.symlink_to(installed_dir, target_is_directory=True)
+    return substitutions
 
 
 def _link_packages(source: Path, target: Path) -> None:
@@ -399,6 +465,8 @@ class Prepared:
     symbols: dict[str, Path]
     deps_dir: Path | None = None  # where missing packages go; None: the install's own
     cache: Path | None = None  # whose content store the installed packages join
+    # What stands in for packages the registry does not publish at the pinned version.
+    substitutions: Substitutions = field(default_factory=Substitutions)
 
     def rerooted(self, root: Path) -> Prepared:
         """The same release at another root (a patched copy): same chunks by relative path,
@@ -406,7 +474,9 @@ class Prepared:
         if root == self.root:
             return self
         symbols = {name: root / path.relative_to(self.root) for name, path in self.symbols.items()}
-        return Prepared(root, self.node, self.node_source, symbols, None)
+        return Prepared(
+            root, self.node, self.node_source, symbols, None, substitutions=self.substitutions
+        )
 
     def run(self, action: Callable[[], T]) -> T:
         """Run `action()`; when it fails on a package the release declares but the static
@@ -421,7 +491,9 @@ class Prepared:
                 if self.deps_dir is None or name is None or name in tried:
                     raise
                 tried.add(name)
-                ensure_dependencies(self.root, {name}, self.deps_dir, cache=self.cache)
+                self.substitutions = ensure_dependencies(
+                    self.root, {name}, self.deps_dir, cache=self.cache
+                )
 
 
 _MISSING_PACKAGE = re.compile(r"Cannot find (?:package|module) '([^']+)'")
@@ -448,7 +520,10 @@ def prepare(
         raise HarnessError(str(exc)) from exc
     node = find_node(install.engines_node, cache, install.root)
     deps = layout.deps_dir(cache, deps_key) if deps_key is not None else None
+    substitutions = Substitutions()
     if deps is not None:
         touch_used(cache, deps_key)
-        ensure_dependencies(install.root, import_closure(symbols.values()), deps, cache=cache)
-    return Prepared(install.root, node.path, node.source, symbols, deps, cache)
+        substitutions = ensure_dependencies(
+            install.root, import_closure(symbols.values()), deps, cache=cache
+        )
+    return Prepared(install.root, node.path, node.source, symbols, deps, cache, substitutions)

@@ -44,6 +44,9 @@ class VerifyReport:
     summary: str = ""
     rollback_identical: bool | None = None  # None: no patched copy was made
     no_sweeper: bool = False  # a release without a task sweeper: nothing can be marked lost
+    # Packages the registry does not publish at the pinned version, and what stood in.
+    substituted: dict[str, list[str]] = field(default_factory=dict)  # name: [wanted, used]
+    stubs: dict[str, str] = field(default_factory=dict)  # name: wanted
 
     @property
     def verdict(self) -> Verdict:
@@ -67,6 +70,8 @@ class VerifyReport:
             "patched": self.patched.to_json(pristine=False) if self.patched else None,
             "rollback_identical": self.rollback_identical,
             "no_sweeper": self.no_sweeper,
+            "substituted": self.substituted,
+            "stubs": self.stubs,
             "notes": self.notes,
             "summary": self.summary,
         }
@@ -82,6 +87,14 @@ def verify_install(root: Path, cache: Path, *, fetched: bool) -> VerifyReport:
         return _verify_install(root, cache, fetched)
 
 
+def _note_substitutions(report: VerifyReport, prepared: Prepared) -> None:
+    """Say what stood in for packages the registry does not publish (verified with
+    substitutions: the release's own code ran, beside those packages)."""
+    report.substituted = dict(prepared.substitutions.versions)
+    report.stubs = dict(prepared.substitutions.stubs)
+    report.notes.extend(prepared.substitutions.describe())
+
+
 def _planned(detection: Detection, report: VerifyReport) -> tuple[list, Plan | None]:
     """The specs for an affected release and their plan (None, with a note, when the plan
     is refused)."""
@@ -93,7 +106,7 @@ def _planned(detection: Detection, report: VerifyReport) -> tuple[list, Plan | N
     if not specs:
         return specs, None
     try:
-        return specs, plan(install.root, detection.bundles, specs, verdict.store, install.version)
+        return specs, plan(install.root, detection.bundles, specs, verdict.store)
     except PlanRefused as exc:
         report.notes.append(f"the repair cannot be planned here: {exc}")
         return specs, None
@@ -130,6 +143,7 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     report.pristine = verify_root(
         install.root, cache, deps_key, cron_reconciliation=reconciles, like=pristine
     )
+    _note_substitutions(report, pristine)
     if verdict.status != AFFECTED:
         report.summary = _unaffected_summary(verdict.status, report.pristine, reconciles)
     elif not report.pristine.bug_reproduced:
