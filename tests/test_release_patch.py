@@ -1,5 +1,6 @@
 """The repair on real releases: apply (with its restart simulation), status, rollback, and
-every file byte-identical to the tarball afterwards. CI: 2026.4.14, 4.22, 5.7, 6.1, 7.1;
+every file byte-identical to the tarball afterwards. CI: 2026.4.14, 4.22, 5.7, 6.1, 7.1 and
+5.30-beta.1 (a build no spec's range names, repaired by its code, with a note);
 `pytest -m release --patch-all tests/test_release_patch.py`: every release 2026.4.5 - 7.35."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 from patcher.cache.releases import fetch_release, fetch_tarball
 from patcher.cli import main
+from patcher.repair.plan import load_specs
 from patcher.simulation.harness import prepare
 from patcher.simulation.restart import HARNESS_NAMES, HARNESS_OPTIONAL
 
@@ -61,6 +63,10 @@ def test_apply_then_rollback_is_byte_identical(patch_version, release_cache, tmp
     outcome = json.loads(applied.output)["installs"][0]
     assert outcome["outcome"] == "applied"
     assert outcome["simulation"]["ok"], json.dumps(outcome["simulation"], indent=1)
+    # The code chose the spec; a version outside its range only adds a note.
+    applied_specs = {s["id"] for s in outcome["specs"]}
+    in_range = all(spec.in_range(version) for spec in load_specs() if spec.id in applied_specs)
+    assert any("is not in the releases spec" in n for n in outcome["notes"]) is not in_range
     assert (
         json.loads(cli("status", "--root", str(root), "--json").output)["installs"][0]["patch"]
         == "applied"
