@@ -1,7 +1,8 @@
 """Run `verify --release` over a range of stable releases and write the table to docs/.
 
-    python scripts/verify_releases.py [--versions ">=2026.4.5,<2026.8.1"] [--results DIR]
-        [--output docs/verify-releases.md] [--render-only] [--from-matrix REPORT]
+    python scripts/verify_releases.py [--versions ">=2026.4.5,<2026.8.1"] [--betas]
+        [--results DIR] [--output docs/verify-releases.md] [--render-only]
+        [--from-matrix REPORT]
 
 Each release's `verify --json` is kept in the results folder (default: the cache's
 `verify-results/`), so a long run can be resumed and the table re-rendered. Exits 1 when
@@ -46,10 +47,17 @@ def run(version: str, results: Path) -> dict:
     return json.loads(out.read_text())
 
 
+def _substitutions(report: dict) -> str:
+    subs = [f"{n} {w}→{u}" for n, (w, u) in sorted((report.get("substituted") or {}).items())]
+    subs += [f"{n} {w}→stub" for n, w in sorted((report.get("stubs") or {}).items())]
+    return ", ".join(subs) or "—"
+
+
 def row(report: dict) -> tuple[str, bool]:
     version = report["version"]
     if report.get("error"):
-        return f"| {version} | — | — | — | — | harness error: {report['error']} |", False
+        error = report["error"].replace("|", "\\|")
+        return f"| {version} | — | — | — | — | NOT VERIFIED: {error} | — |", False
     pristine, patched = report.get("pristine") or {}, report.get("patched")
     bug = pristine.get("bug_reproduced")
     ok = patched["ok"] if patched else None
@@ -58,11 +66,12 @@ def row(report: dict) -> tuple[str, bool]:
     good = judge(report).ok  # the rule verify and matrix judge by
     cells = (
         version,
-        report.get("family") or "—",
+        report.get("family") or report.get("status") or "—",
         "yes" if bug else "no",
         "—" if ok is None else ("ok" if ok else "FAILED"),
         "—" if rolled is None else ("identical" if rolled else "DIFFERS"),
         ", ".join(failed) or "—",
+        _substitutions(report),
     )
     return "| " + " | ".join(cells) + " |", good
 
@@ -70,6 +79,7 @@ def row(report: dict) -> tuple[str, bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", default=">=2026.4.5,<2026.8.1")
+    parser.add_argument("--betas", action="store_true", help="include pre-releases")
     parser.add_argument("--results", default=str(cache_dir() / "verify-results"))
     parser.add_argument("--output", default=str(REPO / "docs" / "verify-releases.md"))
     parser.add_argument("--render-only", action="store_true", help="use saved results only")
@@ -86,35 +96,53 @@ def main() -> int:
         versions = [v for v in versions if spec.contains(parse_version(v), prereleases=True)]
         reports = [run(v, results) for v in versions]
     else:
-        versions = [v for v in stable_versions(list_versions()) if spec.contains(parse_version(v))]
+        listed = list_versions() if args.betas else stable_versions(list_versions())
+        versions = sorted(
+            (v for v in listed if (p := parse_version(v)) and spec.contains(p, prereleases=True)),
+            key=parse_version,
+        )
         reports = (run(v, results) for v in versions)  # one at a time, printed as they come
-    rows, bad = [], 0
+    rows, bad, counts = [], 0, {"affected": 0, "substituted": 0, "pre": 0}
+    failing = []
     for report in reports:
         line, good = row(report)
         bad += not good
         rows.append(line)
+        if not good:
+            failing.append(f"{report['version']} ({report.get('summary') or report.get('error')})")
+        counts["affected"] += good and report.get("status") == "affected"
+        counts["substituted"] += good and _substitutions(report) != "—"
+        counts["pre"] += bool(parse_version(report["version"]).is_prerelease)
         print(line)
+    betas = " --betas" if args.betas or counts["pre"] else ""
     lines = [
         "# `verify --release` over the affected releases",
         "",
         (
-            f"Rows of `openclaw-patcher matrix --versions '{args.versions}' --format json`, "
-            "written by `scripts/verify_releases.py --from-matrix`."
+            f"Rows of `openclaw-patcher matrix --versions '{args.versions}'{betas} --format "
+            "json`, written by `scripts/verify_releases.py --from-matrix`."
             if args.from_matrix
-            else f"Written by `scripts/verify_releases.py --versions '{args.versions}'`."
+            else f"Written by `scripts/verify_releases.py --versions '{args.versions}'{betas}`."
         )
         + f" Generated {datetime.date.today().isoformat()}."
         + " Pristine: does the restart simulation show #79196 on the release's own code; "
         "patched: does a scratch copy repaired by `apply` hold every scenario of the restart "
-        "contract; rollback: does `rollback` give that copy back byte-identical, every file.",
-        f"Result: {len(rows) - bad} of {len(rows)} as required. From 2026.5.12 manual runs "
-        "mark their job active upstream, so `long_live_runs` passes pristine there. "
-        "Specs: `cron-active-jobs-json` through 2026.5.28 (affected-json*), "
-        "`cron-active-jobs-sqlite` from 2026.6.1 (affected-sqlite).",
+        "contract; rollback: does `rollback` give that copy back byte-identical, every file. "
+        "Substituted: packages the build pins at a version the registry npm used does not "
+        'publish, and what stood in for them in the harness (see README, "Builds whose '
+        'pins are not published").',
+        f"Result: {len(rows) - bad} of {len(rows)} builds as required ({counts['pre']} "
+        f"pre-releases); {counts['affected']} affected builds repaired and proven; "
+        f"{counts['substituted']} builds verified with substitutions. "
+        + (f"Not as required: {'; '.join(failing)}. " if failing else "")
+        + "From 2026.5.12 "
+        "manual runs mark their job active upstream, so `long_live_runs` passes pristine "
+        "there. Specs: `cron-active-jobs-json` for the JSON stores (affected-json*), "
+        "`cron-active-jobs-sqlite` for the SQLite store (affected-sqlite), chosen by code.",
         "",
         "| version | family | bug reproduced (pristine) | patched | rollback "
-        "| pristine scenarios failed |",
-        "|---|---|---|---|---|---|",
+        "| pristine scenarios failed | substituted |",
+        "|---|---|---|---|---|---|---|",
         *rows,
     ]
     Path(args.output).write_text("\n".join(lines) + "\n")

@@ -190,3 +190,44 @@ def test_a_row_verified_with_substitutions_says_so():
     text = render_text([row])
     assert "ok, with substitutions (@openclaw/proxyline 0.2.0→0.3.3, @x/gone 1.0.0→stub)" in text
     assert "verified with substitutions: @openclaw/proxyline 0.2.0→0.3.3" in render_junit([row])
+
+
+def test_candidates_alternate_above_and_below_nearest_first():
+    assert s.candidates("2026.7.2-beta.3", AI) == [
+        "2026.7.2-beta.5",
+        "2026.7.2-beta.2",
+        "2026.8.1-beta.1",
+        "2026.7.1",
+        "2026.8.1-beta.3",
+        "2026.7.1-1",
+        "2026.8.1",
+    ]
+
+
+def test_a_stand_in_that_lacks_an_export_gives_way_to_the_next_then_a_stub():
+    subs = s.Substitutions(versions={"@openclaw/ai": ["2026.7.2-beta.3", "2026.7.2-beta.5"]})
+    subs.reject("@openclaw/ai", AI, None)
+    assert subs.versions == {"@openclaw/ai": ["2026.7.2-beta.3", "2026.7.2-beta.2"]}
+    subs.reject("@openclaw/ai", AI, None)
+    subs.reject("@openclaw/ai", AI, None)
+    assert subs.versions == {} and subs.stubs == {"@openclaw/ai": "2026.7.2-beta.3"}
+    assert subs.rejected["@openclaw/ai"] == [
+        "2026.7.2-beta.5",
+        "2026.7.2-beta.2",
+        "2026.8.1-beta.1",
+    ]
+    again = s.Substitutions.from_json(json.loads(json.dumps(subs.to_json())))
+    assert again == subs
+    assert any("did not fit the build" in line for line in again.describe())
+
+
+def test_a_load_error_names_the_error_not_only_the_file():
+    detail = (
+        "file:///r/dist/llm-D.js:5\nimport { a } from '@openclaw/ai/internal/shared';\n"
+        "         ^\nSyntaxError: The requested module '@openclaw/ai/internal/runtime' does not "
+        "provide an export named 'registerApiProvider'\n    at ModuleJob._instantiate"
+    )
+    error = h._failure("restart.mjs", [("error", {"message": detail})], "", "ended before ready")
+    assert "SyntaxError: The requested module '@openclaw/ai/internal/runtime'" in str(error)
+    assert str(error).endswith("(at file:///r/dist/llm-D.js:5)")
+    assert h._MISSING_EXPORT.search(str(error)).group(1) == "@openclaw/ai/internal/runtime"

@@ -176,12 +176,19 @@ def _install(
 
 
 def ensure_dependencies(
-    root: Path, packages: set[str], deps_dir: Path, *, cache: Path | None = None
+    root: Path,
+    packages: set[str],
+    deps_dir: Path,
+    *,
+    cache: Path | None = None,
+    unfit: str | None = None,
 ) -> Substitutions:
     """Install `packages` at the release's ranges into deps_dir; link root/node_modules to it.
     With `cache`, the installed files are stored once with the cache's others. Returns what
     stands in for packages the registry does not publish at the pinned version (kept beside
-    the install, so a warm run reports the same)."""
+    the install, so a warm run reports the same). `unfit`: a substituted package whose
+    stand-in version does not fit the build (it lacks an export the build imports): the
+    next candidate, or a stub, replaces it and the packages are installed again."""
     manifest = json.loads(read_regular(root / "package.json"))
     ranges = _declared_ranges(root, manifest)
     wanted = {name: ranges[name] for name in sorted(packages) if name in ranges}
@@ -199,7 +206,10 @@ def ensure_dependencies(
             if record.is_file()
             else Substitutions()
         )
-        if not set(wanted) <= set(installed) or not (deps_dir / "node_modules").is_dir():
+        replace = unfit is not None and unfit in substitutions.versions
+        if replace:
+            substitutions.reject(unfit, published(unfit), ranges.get(unfit))
+        if replace or not set(wanted) <= set(installed) or not (deps_dir / "node_modules").is_dir():
             wanted = {**installed, **wanted}
             deps_dir.mkdir(parents=True, exist_ok=True)
             substitutions = _install(deps_dir, wanted, manifest, ranges, substitutions, root)
@@ -366,7 +376,12 @@ def _read_tail(errfile) -> str:
 def _failure(scenario: str, events: list[tuple[str, Any]], stderr: str, what: str) -> HarnessError:
     errors = [payload["message"] for kind, payload in events if kind == "error"]
     detail = (errors or stderr.strip().splitlines() or ["no output"])[-1]
-    return HarnessError(f"the harness ({scenario}) {what}: {detail.splitlines()[0]}")
+    lines = [ln.strip() for ln in detail.splitlines() if ln.strip()] or ["no output"]
+    # A load error reads "file:///...:5", the source line, a caret, then "SyntaxError: ...":
+    # the error line says what happened, the first where.
+    error = next((ln for ln in lines if re.match(r"^[A-Z]\w*Error\b", ln)), lines[0])
+    where = f" (at {lines[0]})" if error != lines[0] and lines[0].startswith("file:") else ""
+    return HarnessError(f"the harness ({scenario}) {what}: {error}{where}")
 
 
 def run_until_killed(
@@ -480,23 +495,35 @@ class Prepared:
 
     def run(self, action: Callable[[], T]) -> T:
         """Run `action()`; when it fails on a package the release declares but the static
-        import closure missed (a lazy `import()`), install that package and try again."""
+        import closure missed (a lazy `import()`), install that package and try again; when
+        a substituted version lacks an export the build imports, put a stub in its place
+        and try again."""
         tried: set[str] = set()
         while True:
             try:
                 return action()
             except HarnessError as exc:
-                match = _MISSING_PACKAGE.search(str(exc))
-                name = package_name(match.group(1)) if match else None
-                if self.deps_dir is None or name is None or name in tried:
+                missing = _MISSING_PACKAGE.search(str(exc))
+                unfit = _MISSING_EXPORT.search(str(exc))
+                name = package_name((missing or unfit).group(1)) if missing or unfit else None
+                if self.deps_dir is None or name is None:
+                    raise
+                if unfit and name in self.substitutions.versions:
+                    pass  # reject() bounds the tries: MAX_TRIES versions, then a stub
+                elif name in tried or unfit:
                     raise
                 tried.add(name)
                 self.substitutions = ensure_dependencies(
-                    self.root, {name}, self.deps_dir, cache=self.cache
+                    self.root,
+                    {name},
+                    self.deps_dir,
+                    cache=self.cache,
+                    unfit=name if unfit else None,
                 )
 
 
 _MISSING_PACKAGE = re.compile(r"Cannot find (?:package|module) '([^']+)'")
+_MISSING_EXPORT = re.compile(r"The requested module '([^']+)' does not provide an export named")
 
 
 def prepare(

@@ -14,6 +14,7 @@ never published). The harness then installs, per package and said in the report:
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from patcher.files.reading import NotReadable, read_regular
 _NOTARGET = re.compile(r"No matching version found for (\S+?)@(\S+?)\.?$")
 _NOT_IN_REGISTRY = re.compile(r"'(\S+?)@(\S+?)' is not in this registry")
 STUBS = "stubs"
+# How many published versions may be tried for one package before a stub stands in.
+MAX_TRIES = 3
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Substitutions:
 
     versions: dict[str, list[str]] = field(default_factory=dict)  # name: [wanted, used]
     stubs: dict[str, str] = field(default_factory=dict)  # name: wanted
+    # Stand-in versions that did not fit the build (an export it imports was missing).
+    rejected: dict[str, list[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.versions or self.stubs)
@@ -46,7 +51,7 @@ class Substitutions:
         return set(self.versions) | set(self.stubs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"versions": self.versions, "stubs": self.stubs}
+        return {"versions": self.versions, "stubs": self.stubs, "rejected": self.rejected}
 
     @classmethod
     def from_json(cls, data: Any) -> Substitutions:
@@ -58,7 +63,24 @@ class Substitutions:
             if isinstance(v, list) and len(v) == 2
         }
         stubs = {str(k): str(v) for k, v in (data.get("stubs") or {}).items()}
-        return cls(versions, stubs)
+        rejected = {
+            str(k): [str(x) for x in v]
+            for k, v in (data.get("rejected") or {}).items()
+            if isinstance(v, list)
+        }
+        return cls(versions, stubs, rejected)
+
+    def reject(self, name: str, published_versions: list[str], declared: str | None) -> None:
+        """The stand-in of `name` does not fit the build: the next candidate replaces it,
+        or a stub after MAX_TRIES versions."""
+        wanted, used = self.versions.pop(name)
+        rejected = self.rejected.setdefault(name, [])
+        rejected.append(used)
+        left = [c for c in candidates(wanted, published_versions, declared) if c not in rejected]
+        if left and len(rejected) < MAX_TRIES:
+            self.versions[name] = [wanted, left[0]]
+        else:
+            self.stubs[name] = wanted
 
     def describe(self) -> list[str]:
         """One line per substituted package, for reports."""
@@ -71,6 +93,11 @@ class Substitutions:
             f"{name}@{wanted} is not published in any version that fits: a stub that throws "
             "when used was installed in its place"
             for name, wanted in sorted(self.stubs.items())
+        ]
+        lines += [
+            f"{name}: {', '.join(tried)} did not fit the build (an export it imports is "
+            "missing) and were set aside"
+            for name, tried in sorted(self.rejected.items())
         ]
         if lines:
             lines.append(
@@ -134,36 +161,37 @@ def _target(wanted: str):
     return min(lows, key=_ORDER) if lows else None
 
 
-def nearest(wanted: str, versions: list[str], declared: str | None = None) -> str | None:
-    """The published version to use for `wanted` (a version or range npm could not meet):
-    among those satisfying the build's declared range, else those of the same major, the
-    next one above the wanted version, else the highest below it. Pre-releases only count
-    when the wanted version is one."""
+def candidates(wanted: str, versions: list[str], declared: str | None = None) -> list[str]:
+    """The published versions that may stand in for `wanted` (a version or range npm could
+    not meet), nearest first: those satisfying the build's declared range, else those of the
+    same major; the next one above the wanted version, then the one below, then the second
+    above, and so on. Pre-releases only count when the wanted version is one."""
     target = _target(wanted)
     if target is None:
-        return None
+        return []
     pre = bool(target.prerelease)
     parsed = [p for v in versions if (p := _parse(v)) is not None and (pre or not p.prerelease)]
-
-    def pick(candidates):
-        above = sorted((p for p in candidates if p.compare(target) > 0), key=_ORDER)
-        below = sorted((p for p in candidates if p.compare(target) < 0), key=_ORDER)
-        found = above[0] if above else (below[-1] if below else None)
-        return None if found is None else found.version
-
+    pool = [p for p in parsed if p.major == target.major]
     if declared:
         fitting = [
             p
             for p in parsed
             if nodesemver.satisfies(p.version, declared, loose=False, include_prerelease=pre)
         ]
-        if fitting:
-            return pick(fitting)
-    return pick([p for p in parsed if p.major == target.major])
+        pool = fitting or pool
+    above = sorted((p for p in pool if p.compare(target) > 0), key=_ORDER)
+    below = sorted((p for p in pool if p.compare(target) < 0), key=_ORDER, reverse=True)
+    order = [p for pair in itertools.zip_longest(above, below) for p in pair if p is not None]
+    return [p.version for p in order]
+
+
+def nearest(wanted: str, versions: list[str], declared: str | None = None) -> str | None:
+    """The nearest stand-in (the first of `candidates`), or None."""
+    found = candidates(wanted, versions, declared)
+    return found[0] if found else None
 
 
 _NAMED = re.compile(rb"import\s*\{([^}]*)\}\s*from\s*[\"']([^\"']+)[\"']")
-_DEFAULT = re.compile(rb"import\s+([A-Za-z_$][\w$]*)\s*(?:,|from)\s*")
 
 
 def imported_names(dist: Path, package: str) -> set[str]:
