@@ -7,6 +7,7 @@
     <cache>/store/<2 hex>/<sha256>-<mode>          files stored once (hard links)
     <cache>/used/<v>                               when a release was last used (eviction)
     <cache>/installs/<key>/                       the record of each patched install
+    <cache>/full/<v>/node_modules/openclaw/       full npm installs, for verify --gateway
     <cache>/locks/                                install and store locks
     <cache>/scratch/<what>-<pid>-<random>/        work copies of one run
     <cache>/matrix/last-run.json                  what `matrix --versions new` compares with
@@ -37,6 +38,7 @@ INSTALLS = "installs"
 LOCKS = "locks"
 SCRATCH = "scratch"
 MATRIX = "matrix"
+FULL = "full"
 GROWN = ".grown"  # touched whenever new content is stored: a walk of the cache takes seconds
 
 
@@ -64,6 +66,11 @@ def deps_dir(cache: Path, version: str) -> Path:
 
 def deps_lock(cache: Path, version: str) -> Path:
     return cache / DEPS / f".{version}.lock"
+
+
+def full_install_dir(cache: Path, version: str) -> Path:
+    """`<cache>/full/<v>`: `npm install openclaw@<v>` with every dependency (a real gateway)."""
+    return cache / FULL / version
 
 
 def package_dir(cache: Path, folder: str, version: str) -> Path:

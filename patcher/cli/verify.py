@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
@@ -72,20 +73,37 @@ def _render(report: VerifyReport) -> None:
     )
 
 
+def _progress(message: str) -> None:
+    click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
+
+
 @main.command()
 @click.option("--root", type=click.Path(), help="Verify this install, with its own node_modules.")
 @click.option("--release", "version", help="Fetch this release with the npm CLI and verify it.")
+@click.option(
+    "--gateway",
+    is_flag=True,
+    help="Run the real `openclaw gateway` (minutes; --release installs it whole).",
+)
 @JSON_OPTION
 @click.pass_context
 @guarded
-def verify(ctx: click.Context, root: str | None, version: str | None, as_json: bool) -> int:
+def verify(
+    ctx: click.Context, root: str | None, version: str | None, gateway: bool, as_json: bool
+) -> int:
     """Run the restart scenarios on a release's own code: pristine, patched, rolled back."""
     if bool(root) == bool(version):
         raise UsageError("pass exactly one of --root DIR and --release VERSION.")
     cache = cache_of(ctx)
     fetch_notes: list[str] = []
-    target = fetch_release(version, cache, fetch_notes) if version else Path(root)
-    report = verify_install(target, cache, fetched=bool(version))
+    if gateway:
+        from patcher.gateway.verify import full_install, verify_gateway
+
+        target = full_install(version, cache, _progress) if version else Path(root)
+        report = verify_gateway(target, cache, _progress)
+    else:
+        target = fetch_release(version, cache, fetch_notes) if version else Path(root)
+        report = verify_install(target, cache, fetched=bool(version))
     report.notes[:0] = fetch_notes
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

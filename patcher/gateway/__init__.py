@@ -1,0 +1,1 @@
+"""`verify --gateway`: the restart contract on the real `openclaw gateway` process."""

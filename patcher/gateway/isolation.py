@@ -1,0 +1,111 @@
+"""Run a side of the gateway check in a network namespace with loopback only.
+
+As root on Linux the side runs in a forked child that has left the machine's network
+(`unshare(CLONE_NEWNET)`) and brought its own loopback up: the gateway, its CLI calls and
+the stand-in model can reach 127.0.0.1 and nothing else, whatever the code tries.
+Elsewhere the side runs in this process, and the configuration alone keeps it on
+loopback (bind loopback, proxies pointed at a closed port); the report says which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+CLONE_NEWNET = 0x40000000
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def _loopback_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(s, _SIOCGIFFLAGS, request)[:18])[1]
+        fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | _IFF_UP))
+
+
+def _unshare_net() -> bool:
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        return False
+    _loopback_up()
+    return True
+
+
+def can_isolate() -> bool:
+    return sys.platform.startswith("linux") and os.geteuid() == 0 and hasattr(os, "fork")
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds through every `finally`, which stops the gateways
+
+
+def run_isolated(work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """(`work()`'s JSON-able result, whether it ran in a loopback-only namespace).
+
+    In the child an exception comes back as its message (IsolatedFailure). When the parent
+    is interrupted (Ctrl-C, a failure), it sends the child SIGTERM, which unwinds the
+    child's work so it stops every gateway it started, then SIGKILL after 30 s."""
+    if not can_isolate():
+        return work(), False
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        os.close(read_end)
+        code = 0
+        try:
+            signal.signal(signal.SIGTERM, _stop_on_sigterm)
+            signal.signal(signal.SIGINT, _stop_on_sigterm)
+            if not _unshare_net():
+                raise OSError("could not enter a network namespace")
+            payload: dict[str, Any] = {"result": work()}
+        except BaseException as exc:  # everything goes back to the parent as text
+            payload = {"error": str(exc) or type(exc).__name__, "trace": traceback.format_exc()}
+            code = 1
+        with contextlib.suppress(OSError), os.fdopen(write_end, "w") as out:
+            out.write(json.dumps(payload))
+        os._exit(code)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as inp:
+            text = inp.read()
+        os.waitpid(pid, 0)
+    except BaseException:
+        _end_child(pid)
+        raise
+    payload = json.loads(text or '{"error": "the isolated side ended without a word"}')
+    if "error" in payload:
+        raise IsolatedFailure(payload["error"])
+    return payload["result"], True
+
+
+def _end_child(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+class IsolatedFailure(RuntimeError):
+    """The side failed inside its namespace; the message is its reason."""

@@ -1,0 +1,163 @@
+"""`verify --gateway`: the restart contract on the real `openclaw gateway`, pristine and
+patched, with the same report and verdict as `verify`.
+
+`--release V` installs the release with every dependency into the cache (`npm install
+openclaw@V`, once); `--root DIR` takes the user's install as it is. Neither is ever
+written: each side runs on a hard-linked copy (the gateway may create files in its own
+install, 2026.4.x its plugins' dependency folders), the pristine side on a plain copy, the
+patched side on a copy repaired by `apply` and rolled back afterwards, as `verify` does.
+The state is always a scratch one, the network loopback only (patcher.gateway.isolation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from patcher.cache import layout
+from patcher.cache.releases import run_npm
+from patcher.cache.scratch import scratch
+from patcher.detection.detect import detect_install
+from patcher.detection.families import AFFECTED, UNKNOWN
+from patcher.detection.install import open_install
+from patcher.errors import RefusedError
+from patcher.files.locks import waiting
+from patcher.gateway.isolation import IsolatedFailure, run_isolated
+from patcher.gateway.model import ModelServer
+from patcher.gateway.process import GatewayFailed, GatewayRun
+from patcher.gateway.scenarios import run_side, side_from_json
+from patcher.repair.plan import PlanRefused, plan, range_notes, specs_for
+from patcher.simulation.node import find_node
+from patcher.simulation.scenarios import SideResult, side_summary
+from patcher.verification.copies import _link_or_copy, repaired_copy, rolled_back_identical
+from patcher.verification.verify import VerifyReport
+
+Progress = Callable[[str], None]
+
+
+def full_install(version: str, cache: Path, progress: Progress) -> Path:
+    """The release installed with every dependency (`npm install`, scripts off), once per
+    cache; returns the package root."""
+    folder = layout.full_install_dir(cache, version)
+    root = folder / "node_modules" / "openclaw"
+    stamp = folder / ".installed"
+    with waiting(folder.parent / f".{version}.lock"):
+        if not stamp.is_file():
+            progress(f"installing openclaw@{version} with its dependencies (about a minute)")
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            (folder / "package.json").write_text(
+                json.dumps({"name": "openclaw-patcher-full", "private": True}) + "\n"
+            )
+            args = ["install", "--prefix", str(folder), f"openclaw@{version}"]
+            run_npm([*args, "--ignore-scripts", "--no-audit", "--no-fund"], timeout=1800)
+            stamp.write_text(version)
+    return root
+
+
+@contextlib.contextmanager
+def _linked(copy: Path, root: Path) -> Iterator[Path]:
+    """Let a copy at <folder>/package resolve the install's hoisted dependencies: an npm
+    install keeps them beside the package (<prefix>/node_modules/*), so the copy's folder
+    gets a node_modules link to that folder."""
+    if root.parent.name == "node_modules" and not (copy.parent / "node_modules").exists():
+        (copy.parent / "node_modules").symlink_to(root.parent, target_is_directory=True)
+    yield copy
+
+
+@contextlib.contextmanager
+def _plain_copy(root: Path, cache: Path) -> Iterator[Path]:
+    with scratch(cache, "gateway-pristine") as folder:
+        copy = folder / "package"
+        shutil.copytree(root, copy, symlinks=True, copy_function=_link_or_copy)
+        with _linked(copy, root):
+            yield copy
+
+
+def _side(root: Path, node: Path, cache: Path, progress: Progress) -> tuple[SideResult, bool]:
+    def work() -> dict:
+        model = ModelServer().start()
+        try:
+            with scratch(cache, "gateway-state") as folder:
+                run = GatewayRun(root, node, folder, model)
+                return run_side(run, progress).to_json(pristine=True)
+        finally:
+            model.stop()
+
+    try:
+        result, isolated = run_isolated(work)
+    except (IsolatedFailure, GatewayFailed) as exc:
+        raise GatewayFailed(f"the gateway check could not run: {exc}") from exc
+    return side_from_json(result), isolated
+
+
+def verify_gateway(root: Path, cache: Path, progress: Progress) -> VerifyReport:
+    """The pristine and the patched side on the real gateway of the install at `root`."""
+    detection = detect_install(open_install(root))
+    install, verdict = detection.install, detection.verdict
+    report = VerifyReport(install.root, install.version, verdict.status, verdict.family)
+    report.notes.extend(verdict.notes)
+    if verdict.status == UNKNOWN:
+        raise RefusedError(
+            f"{install.root}: {verdict.reason}; verify refuses an unknown code shape."
+        )
+    if not (install.root / "openclaw.mjs").is_file():
+        raise RefusedError(f"{install.root} has no openclaw.mjs: the gateway cannot be started.")
+    node = find_node(install.engines_node, cache, install.root).path
+    reconciles = bool(detection.bundles.facts("sweeper").get("cron_branch"))
+    specs = specs_for(verdict.family, verdict.store) if verdict.status == AFFECTED else []
+    report.notes.extend(range_notes(specs, install.version))
+    if specs:
+        try:
+            if plan(install.root, detection.bundles, specs, verdict.store).applied:
+                raise RefusedError(
+                    f"{install.root} is already repaired: the pristine side needs the pristine "
+                    "release (verify --gateway --release VERSION)."
+                )
+        except PlanRefused as exc:
+            report.notes.append(f"the repair cannot be planned here: {exc}")
+            specs = []
+    progress("pristine side: the release as published")
+    with _plain_copy(install.root, cache) as copy:
+        report.pristine, isolated = _side(copy, node, cache, progress)
+    report.pristine.cron_reconciliation = reconciles
+    report.notes.append(
+        "network: a namespace with loopback only"
+        if isolated
+        else "network: not isolated (needs root on Linux); the configuration keeps it on loopback"
+    )
+    if verdict.status != AFFECTED:
+        report.summary = (
+            f"{verdict.status}: every scenario holds on the real gateway"
+            if report.pristine.ok
+            else f"{verdict.status}, but the real gateway shows: {side_summary(report.pristine)}"
+        )
+        return report
+    if not report.pristine.bug_reproduced:
+        report.summary = (
+            "negative control failed: the bug did not show on the pristine gateway of this "
+            "affected release, so the check proves nothing here"
+        )
+        return report
+    if not specs:
+        report.summary = "affected: the bug shows on the real gateway; no patch spec covers it"
+        return report
+    progress("patched side: a copy repaired by apply")
+    with repaired_copy(install.root, cache) as copy, _linked(copy, install.root):
+        report.patched, _ = _side(copy, node, cache, progress)
+        report.patched.cron_reconciliation = reconciles
+        progress("rollback of the patched copy")
+        report.rollback_identical = rolled_back_identical(copy, install.root, cache)
+    if report.patched.ok and report.rollback_identical:
+        report.summary = (
+            "bug reproduced on the pristine gateway; the repaired gateway holds every "
+            "scenario, and rollback restores it byte for byte"
+        )
+    elif not report.patched.ok:
+        report.summary = f"the repaired gateway fails: {side_summary(report.patched)}"
+    else:
+        report.summary = "the repaired gateway holds, but rollback does not restore every file"
+    return report
