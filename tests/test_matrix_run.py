@@ -305,3 +305,22 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, m
     result = CliRunner().invoke(main, [*args, "--output", str(out)])
     assert result.exit_code == 0 and json.loads(out.read_text())["releases"][0]["ok"] is True
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".r.json")) == []
+
+
+def test_a_gateway_column_only_with_gateway_rows_and_its_verdict_counts():
+    good = report("2026.4.22", "affected", True, True, rolled=True)
+    plain = m.Row("2026.4.22", good, {"total": 30.0})
+    assert plain.gateway_ok is None and "real gateway" not in reports.render_text([plain])
+    held = m.Row("2026.4.22", good, {"total": 600.0}, gateway=good)
+    failed = m.Row(
+        "2026.7.1", good, {"total": 600.0}, gateway=report("2026.7.1", "affected", False, None)
+    )
+    broken = m.Row("2026.4.14", good, {"total": 60.0}, gateway_error="the gateway exited")
+    assert held.ok and not failed.ok and not broken.ok
+    assert "on the real gateway" in failed.verdict.reason
+    assert "could not be checked: the gateway exited" in broken.verdict.reason
+    text = reports.render_text([held, failed])
+    assert "real gateway" in text and "as required" in text and "NOT as required" in text
+    again = m.row_from_json(json.loads(json.dumps(failed.to_json())))
+    assert again.gateway == failed.gateway and not again.ok
+    assert m.exit_code([held]) == 0 and m.exit_code([held, failed]) == 1

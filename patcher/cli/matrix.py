@@ -61,9 +61,16 @@ def _emit(text: str, destination: Path | None) -> None:
     metavar="JSON",
     help="With --merge: the versions that must have a row (a JSON list, as --list-json prints).",
 )
+@click.option(
+    "--gateway",
+    is_flag=True,
+    help="Also run verify --gateway per release: the real gateway (minutes each).",
+)
 @click.pass_context
 @guarded
-def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, expect) -> int:
+def matrix(
+    ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, expect, gateway
+) -> int:
     """Verify every selected release (pristine, patched, rollback) and report a table."""
     cache = cache_of(ctx)
     destination = Path(output) if output else None
@@ -87,7 +94,7 @@ def matrix(ctx, spec, betas, jobs, fmt, output, list_json, max_cache, merge, exp
         return EXIT_OK
     cap = parse_size(max_cache) if max_cache else None
     with reports.progress(len(versions), on_terminal=sys.stderr.isatty()) as show:
-        rows = m.run_within(versions, cache, jobs or m.default_jobs(), show, cap)
+        rows = m.run_within(versions, cache, jobs or m.default_jobs(), show, cap, gateway)
     _emit(reports.RENDERERS[fmt](rows), destination)
     m.record_run(cache, listed)  # what `--versions new` compares with next time
     return m.exit_code(rows)

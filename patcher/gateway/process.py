@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -234,11 +235,47 @@ class GatewayRun:
                     return json.loads(text[start:])
         raise GatewayFailed(f"openclaw {' '.join(args)} printed no JSON")
 
+    def task_database(self) -> Path | None:
+        """The release's task registry: `tasks/runs.sqlite` through 2026.5.x, then the
+        `task_runs` table of the state database."""
+        for candidate in (
+            self.state / "tasks" / "runs.sqlite",
+            self.state / "state" / "openclaw.sqlite",
+        ):
+            if candidate.is_file():
+                return candidate
+        return None
+
     def tasks(self) -> list[dict[str, Any]]:
-        """The cron task records, as the install's own `openclaw tasks list --json` lists them."""
-        found = self.cli_json("tasks", "list", "--json")
-        records = found.get("tasks", []) if isinstance(found, dict) else []
-        return [r for r in records if isinstance(r, dict) and r.get("runtime") == "cron"]
+        """The cron task records, read from the registry's database, read-only. Not through
+        `openclaw tasks list`: before 2026.4.25 a CLI process reconciles cron records
+        itself, with an empty active-jobs set, and would mark live runs lost."""
+        database = self.task_database()
+        if database is None:
+            return []
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=10)
+            ) as db:
+                db.row_factory = sqlite3.Row
+                rows = db.execute(
+                    "SELECT run_id, status, error, terminal_summary, source_id, started_at,"
+                    " ended_at FROM task_runs WHERE runtime = 'cron'"
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise GatewayFailed(f"the task registry {database} cannot be read: {exc}") from exc
+        return [
+            {
+                "runId": r["run_id"],
+                "status": r["status"],
+                "error": r["error"],
+                "terminalSummary": r["terminal_summary"],
+                "sourceId": r["source_id"],
+                "startedAt": r["started_at"],
+                "endedAt": r["ended_at"],
+            }
+            for r in rows
+        ]
 
     def close(self) -> None:
         self.kill()

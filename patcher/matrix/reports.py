@@ -19,10 +19,18 @@ def _cell(value: bool | None, yes: str = "yes", no: str = "no") -> str:
 
 
 COLUMNS = ("version", "status", "bug reproduced (pristine)", "patched", "rollback", "ok", "time")
+GATEWAY_COLUMN = "real gateway"
 
 
-def _cells(row: Row) -> tuple[str, ...]:
-    return (
+def _columns(rows: list[Row]) -> tuple[str, ...]:
+    """The table's columns; `real gateway` only where `matrix --gateway` checked it."""
+    if any(r.gateway_ok is not None for r in rows):
+        return (*COLUMNS[:5], GATEWAY_COLUMN, *COLUMNS[5:])
+    return COLUMNS
+
+
+def _cells(row: Row, columns: tuple[str, ...] = COLUMNS) -> tuple[str, ...]:
+    cells = [
         row.version,
         row.status,
         _cell(row.bug_reproduced),
@@ -30,7 +38,10 @@ def _cells(row: Row) -> tuple[str, ...]:
         _cell(row.rollback_identical, "identical", "DIFFERS"),
         _outcome(row),
         f"{row.seconds.get('total', 0):.0f} s",
-    )
+    ]
+    if GATEWAY_COLUMN in columns:
+        cells.insert(5, _cell(row.gateway_ok, "as required", "NOT as required"))
+    return tuple(cells)
 
 
 def _outcome(row: Row) -> str:
@@ -57,16 +68,18 @@ def summary_line(rows: list[Row]) -> str:
 
 
 def render_markdown(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = _columns(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [c.replace("|", "\\|") for c in _cells(row)]
+        cells = [c.replace("|", "\\|") for c in _cells(row, columns)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def render_text(rows: list[Row]) -> str:
-    table = [COLUMNS, *(_cells(r) for r in rows)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    columns = _columns(rows)
+    table = [columns, *(_cells(r, columns) for r in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
     lines.append(summary_line(rows))
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ entry written under its own file lock (patcher/files/locks.py `waiting`).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -41,6 +42,9 @@ class Row:
     report: dict[str, Any] | None = None  # `verify --json`
     seconds: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # `verify --gateway --json` with `matrix --gateway` (None: not asked for); its own error.
+    gateway: dict[str, Any] | None = None
+    gateway_error: str | None = None
 
     @property
     def status(self) -> str:
@@ -71,11 +75,24 @@ class Row:
         return out
 
     @property
+    def gateway_ok(self) -> bool | None:
+        """The real gateway's verdict (None where it was not asked for)."""
+        if self.gateway is None and self.gateway_error is None:
+            return None
+        return self.gateway_error is None and judge(self.gateway).ok
+
+    @property
     def verdict(self) -> Verdict:
-        """patcher.verification.verdict's rule; a row whose release could not be verified fails."""
+        """patcher.verification.verdict's rule; a row whose release could not be verified fails,
+        and with `--gateway` so does one whose real gateway is not as required."""
         if self.error is not None:
             return Verdict(False, self.error)
-        return judge(self.report)
+        found = judge(self.report)
+        if found.ok and self.gateway_error is not None:
+            return Verdict(False, f"the real gateway could not be checked: {self.gateway_error}")
+        if found.ok and self.gateway is not None and not judge(self.gateway).ok:
+            return Verdict(False, f"on the real gateway: {judge(self.gateway).reason}")
+        return found
 
     @property
     def ok(self) -> bool:
@@ -95,11 +112,16 @@ class Row:
             "rollback_identical": self.rollback_identical,  # also where no report was made
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
             "error": self.error,
+            **(
+                {"gateway": self.gateway, "gateway_error": self.gateway_error}
+                if self.gateway_ok is not None
+                else {}
+            ),
             "ok": self.ok,
         }
 
 
-ROW_EXTRAS = ("seconds", "error", "ok")
+ROW_EXTRAS = ("seconds", "error", "ok", "gateway", "gateway_error")
 
 
 def row_from_json(data: dict[str, Any]) -> Row:
@@ -110,6 +132,8 @@ def row_from_json(data: dict[str, Any]) -> Row:
         report if report.get("schema") else None,
         {k: float(v) for k, v in (data.get("seconds") or {}).items()},
         data.get("error"),
+        data.get("gateway"),
+        data.get("gateway_error"),
     )
 
 
@@ -208,22 +232,37 @@ def _patcher(cache: Path, *args: str, timeout: float = 1800) -> subprocess.Compl
     )
 
 
-def run_release(version: str, cache: Path) -> Row:
-    """verify --release in a process of its own (pristine, patched copy, rollback identity)."""
+def _verify(cache: Path, args: list[str], timeout: float) -> tuple[dict | None, str | None]:
+    """(report, None) or (None, why) for one `verify ... --json` in a process of its own."""
+    try:
+        done = _patcher(cache, "verify", *args, "--json", timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return None, str(exc)
+    # The last "error: " line says why (--gateway prints progress lines before it).
+    lines = done.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("error: ")] or lines[-1:]
+    reason = (errors[-1] if errors else "").removeprefix("error: ") or f"exit {done.returncode}"
+    if done.returncode not in (0, 1):
+        return None, reason
+    try:
+        return json.loads(done.stdout), None
+    except ValueError:  # exit 1 without a report: a failure that said why on stderr
+        return None, reason
+
+
+def run_release(version: str, cache: Path, gateway: bool = False) -> Row:
+    """verify --release in a process of its own (pristine, patched copy, rollback identity);
+    with `gateway`, then verify --gateway --release (the real gateway, minutes)."""
     row = Row(version)
     started = time.monotonic()
     try:
-        done = _patcher(cache, "verify", "--release", version, "--json")
-        reason = done.stderr.strip().removeprefix("error: ") or f"exit {done.returncode}"
-        if done.returncode not in (0, 1):
-            row.error = reason
-            return row
-        try:
-            row.report = json.loads(done.stdout)
-        except ValueError:  # exit 1 without a report: a failure that said why on stderr
-            row.error = reason
-    except (subprocess.TimeoutExpired, OSError) as exc:
-        row.error = str(exc)
+        row.report, row.error = _verify(cache, ["--release", version], 1800)
+        row.seconds["verify"] = time.monotonic() - started
+        if gateway and row.error is None:
+            row.gateway, row.gateway_error = _verify(
+                cache, ["--gateway", "--release", version], 3600
+            )
+            row.seconds["gateway"] = time.monotonic() - started - row.seconds["verify"]
     finally:
         row.seconds["total"] = time.monotonic() - started
     return row
@@ -286,6 +325,7 @@ def run_within(
     jobs: int,
     on_row: Callable[[Row], None],
     max_bytes: int | None,
+    gateway: bool = False,
 ) -> list[Row]:
     """run_matrix, keeping the cache within `max_bytes`: after each release that stored
     something new, least recently used releases are evicted (never one still to come or
@@ -302,7 +342,8 @@ def run_within(
             measured = time.time()
             evict(cache, max_bytes, keep=set(versions) - done)
 
-    rows = run_matrix(versions, cache, jobs, each)
+    runner = functools.partial(run_release, gateway=True) if gateway else None
+    rows = run_matrix(versions, cache, jobs, each, runner)
     if max_bytes is not None:
         evict(cache, max_bytes, grace_s=0)
     return rows

@@ -1,0 +1,77 @@
+"""`verify --gateway` on real releases: the real `openclaw gateway`, killed mid-run and
+restarted with the clock six minutes on. CI: 2026.4.22 (JSON store) and 2026.7.1 (SQLite),
+each a few minutes a side; and a check interrupted midway leaves no gateway behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from patcher.cli import main
+from patcher.gateway.verify import full_install
+from patcher.system.selfexec import own_command
+
+pytestmark = pytest.mark.release
+
+
+@pytest.mark.parametrize("version", ["2026.4.22", "2026.7.1"])
+def test_the_real_gateway_loses_the_run_pristine_and_keeps_it_repaired(version, release_cache):
+    result = CliRunner().invoke(
+        main,
+        ["--cache-dir", str(release_cache), "verify", "--gateway", "--release", version, "--json"],
+    )
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    pristine, patched = report["pristine"], report["patched"]
+    assert pristine["bug_reproduced"], json.dumps(pristine, indent=1)
+    restart = pristine["scenarios"]["in_flight_restart"]
+    assert any("backing session missing" in f for f in restart["failures"])
+    assert patched is not None and patched["ok"], json.dumps(patched, indent=1)
+    # The dead run ends with a reason, and the repaired gateway keeps working.
+    notes = patched["scenarios"]["in_flight_restart"]["notes"]
+    assert any("interrupted by gateway restart" in n for n in notes), notes
+    assert patched["scenarios"]["keeps_working"]["passed"]
+    assert report["rollback_identical"] is True and report["ok"] and result.exit_code == 0
+    assert "network: a namespace with loopback only" in report["notes"]
+
+
+def _gateways_under(path: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info.get("cmdline") or [])
+        if "gateway" in cmdline and path in cmdline:
+            found.append(proc)
+    return found
+
+
+def test_an_interrupted_check_leaves_no_gateway(release_cache):
+    root = full_install("2026.4.22", release_cache, lambda _: None)
+    proc = subprocess.Popen(
+        own_command("--cache-dir", str(release_cache), "verify", "--gateway", "--root", str(root)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    # Every gateway of this check runs from its scratch copy, named after the check's pid.
+    mine = f"gateway-pristine-{proc.pid}-"
+    try:
+        for line in proc.stderr:
+            if "waiting for job R" in line:  # gateway A is up, its job added
+                break
+        assert _gateways_under(mine), "the check started no gateway"
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(1)
+    assert _gateways_under(mine) == []
+    assert proc.returncode != 0
