@@ -8,6 +8,9 @@ from conftest import assert_fails_cleanly
 FAILURES = [
     (["verify"], 2, "pass exactly one of --root DIR and --release VERSION"),
     (["verify", "--root", "{root}", "--release", "2026.4.14"], 2, "pass exactly one of"),
+    (["verify", "--clock", "real", "--root", "{root}"], 2, "--clock goes with --gateway"),
+    # A synthetic bundle has no openclaw.mjs: there is no gateway to start.
+    (["verify", "--gateway", "--root", "{root}"], 3, "has no openclaw.mjs"),
 ]
 
 

@@ -155,14 +155,15 @@ def check_integrity(path: Path, expected: str) -> None:
         )
 
 
-def _check_version_text(version: str) -> None:
+def check_version_text(version: str) -> None:
+    """Refuse a version that is not a release number (it ends up in paths and npm specs)."""
     if parse_version(version) is None or "/" in version or version.startswith("."):
         raise UsageError(f"{version!r} is not an OpenClaw version number (such as 2026.4.14).")
 
 
 def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
     """The verified tarball of `package@version` in the cache, from `npm pack` when missing."""
-    _check_version_text(version)
+    check_version_text(version)
     tarballs = cache / TARBALLS
     tarball = tarballs / f"{package}-{version}.tgz"
     sri_file = tarball.with_name(tarball.name + ".integrity")
@@ -222,7 +223,7 @@ def extract(tarball: Path, dest: Path) -> Path:
 
 def fetch_package(package: str, version: str, cache: Path, folder: str) -> Path:
     """The extracted root of `package@version` in `<cache>/<folder>/<version>/package`."""
-    _check_version_text(version)
+    check_version_text(version)
     dest = package_dir(cache, folder, version)
     root = dest / "package"
     if (root / "package.json").is_file():
@@ -245,7 +246,7 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
     whose size, inode or mtime changed are read again). A tree that differs (an edit, an
     `apply` on the cache) is extracted again from the verified tarball, said in `notes`."""
 
-    _check_version_text(version)
+    check_version_text(version)
     dest = release_dir(cache, version)
     root = dest / "package"
     if (root / "package.json").is_file() and tree_changes(root) == []:

@@ -85,22 +85,36 @@ def _progress(message: str) -> None:
     is_flag=True,
     help="Run the real `openclaw gateway` (minutes; --release installs it whole).",
 )
+@click.option(
+    "--clock",
+    type=click.Choice(["shifted", "real"]),
+    default="shifted",
+    show_default=True,
+    help="With --gateway: move the clock past the grace, or wait it out (~15 min a side).",
+)
 @JSON_OPTION
 @click.pass_context
 @guarded
 def verify(
-    ctx: click.Context, root: str | None, version: str | None, gateway: bool, as_json: bool
+    ctx: click.Context,
+    root: str | None,
+    version: str | None,
+    gateway: bool,
+    clock: str,
+    as_json: bool,
 ) -> int:
     """Run the restart scenarios on a release's own code: pristine, patched, rolled back."""
     if bool(root) == bool(version):
         raise UsageError("pass exactly one of --root DIR and --release VERSION.")
+    if clock == "real" and not gateway:
+        raise UsageError("--clock goes with --gateway: the simulation moves its own clock.")
     cache = cache_of(ctx)
     fetch_notes: list[str] = []
     if gateway:
         from patcher.gateway.verify import full_install, verify_gateway
 
         target = full_install(version, cache, _progress) if version else Path(root)
-        report = verify_gateway(target, cache, _progress)
+        report = verify_gateway(target, cache, _progress, real_clock=clock == "real")
     else:
         target = fetch_release(version, cache, fetch_notes) if version else Path(root)
         report = verify_install(target, cache, fetched=bool(version))

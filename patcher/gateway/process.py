@@ -68,6 +68,7 @@ class GatewayRun:
     token: str = field(default_factory=lambda: os.urandom(12).hex())
     process: subprocess.Popen | None = None
     starts: int = 0
+    real_clock: bool = False  # wait out the grace for real instead of moving the clock
 
     @property
     def state(self) -> Path:
@@ -105,10 +106,14 @@ class GatewayRun:
         (self.state / "openclaw.json").write_text(json.dumps(config, indent=2))
 
     def shift_clock(self, ms: int) -> None:
-        """Move the wall clock of every Node process of the run by `ms` more (within 1 s)."""
+        """Move the wall clock of every Node process of the run by `ms` more (within 1 s);
+        with a real clock, wait that long instead."""
+        if self.real_clock:
+            time.sleep(ms / 1000)
+            return
         now = int(self.clock_file.read_text() or 0)
         self.clock_file.write_text(str(now + ms))
-        time.sleep(1.5)  # clock.mjs re-reads the file every second
+        time.sleep(1.5)  # preload.mjs re-reads the file every second
 
     def env(self) -> dict[str, str]:
         env = {

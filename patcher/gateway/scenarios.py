@@ -95,7 +95,7 @@ def run_side(run: GatewayRun, progress: Progress) -> SideResult:
         run.kill()
         run.model.release(word_r)
         run.shift_clock(GRACE_PLUS_MS)
-        progress("gateway B starting, the clock six minutes on")
+        progress("gateway B starting, six minutes later (the clock moved, or waited out)")
         run.start()
         ready_at = time.monotonic()
         _judge_restart(run, job_r, dead_ids, ready_at, scenarios, progress)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from patcher.cache import layout
-from patcher.cache.releases import run_npm
+from patcher.cache.releases import check_version_text, registry_integrity, run_npm
 from patcher.cache.scratch import scratch
 from patcher.detection.detect import detect_install
 from patcher.detection.families import AFFECTED, UNKNOWN
@@ -32,7 +32,7 @@ from patcher.gateway.scenarios import run_side, side_from_json
 from patcher.repair.plan import PlanRefused, plan, range_notes, specs_for
 from patcher.simulation.node import find_node
 from patcher.simulation.scenarios import SideResult, side_summary
-from patcher.verification.copies import _link_or_copy, repaired_copy, rolled_back_identical
+from patcher.verification.copies import link_or_copy, repaired_copy, rolled_back_identical
 from patcher.verification.verify import VerifyReport
 
 Progress = Callable[[str], None]
@@ -41,11 +41,13 @@ Progress = Callable[[str], None]
 def full_install(version: str, cache: Path, progress: Progress) -> Path:
     """The release installed with every dependency (`npm install`, scripts off), once per
     cache; returns the package root."""
+    check_version_text(version)
     folder = layout.full_install_dir(cache, version)
     root = folder / "node_modules" / "openclaw"
     stamp = folder / ".installed"
     with waiting(folder.parent / f".{version}.lock"):
         if not stamp.is_file():
+            registry_integrity(version)  # one sentence for a version npm does not publish
             progress(f"installing openclaw@{version} with its dependencies (about a minute)")
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
@@ -72,17 +74,19 @@ def _linked(copy: Path, root: Path) -> Iterator[Path]:
 def _plain_copy(root: Path, cache: Path) -> Iterator[Path]:
     with scratch(cache, "gateway-pristine") as folder:
         copy = folder / "package"
-        shutil.copytree(root, copy, symlinks=True, copy_function=_link_or_copy)
+        shutil.copytree(root, copy, symlinks=True, copy_function=link_or_copy)
         with _linked(copy, root):
             yield copy
 
 
-def _side(root: Path, node: Path, cache: Path, progress: Progress) -> tuple[SideResult, bool]:
+def _side(
+    root: Path, node: Path, cache: Path, progress: Progress, real_clock: bool
+) -> tuple[SideResult, bool]:
     def work() -> dict:
         model = ModelServer().start()
         try:
             with scratch(cache, "gateway-state") as folder:
-                run = GatewayRun(root, node, folder, model)
+                run = GatewayRun(root, node, folder, model, real_clock=real_clock)
                 return run_side(run, progress).to_json(pristine=True)
         finally:
             model.stop()
@@ -94,8 +98,12 @@ def _side(root: Path, node: Path, cache: Path, progress: Progress) -> tuple[Side
     return side_from_json(result), isolated
 
 
-def verify_gateway(root: Path, cache: Path, progress: Progress) -> VerifyReport:
-    """The pristine and the patched side on the real gateway of the install at `root`."""
+def verify_gateway(
+    root: Path, cache: Path, progress: Progress, *, real_clock: bool = False
+) -> VerifyReport:
+    """The pristine and the patched side on the real gateway of the install at `root`;
+    `real_clock`: wait out the five-minute grace instead of moving the clock (about 15
+    minutes a side)."""
     detection = detect_install(open_install(root))
     install, verdict = detection.install, detection.verdict
     report = VerifyReport(install.root, install.version, verdict.status, verdict.family)
@@ -122,8 +130,9 @@ def verify_gateway(root: Path, cache: Path, progress: Progress) -> VerifyReport:
             specs = []
     progress("pristine side: the release as published")
     with _plain_copy(install.root, cache) as copy:
-        report.pristine, isolated = _side(copy, node, cache, progress)
+        report.pristine, isolated = _side(copy, node, cache, progress, real_clock)
     report.pristine.cron_reconciliation = reconciles
+    report.notes.append("clock: real (the grace waited out)" if real_clock else "clock: shifted")
     report.notes.append(
         "network: a namespace with loopback only"
         if isolated
@@ -147,7 +156,7 @@ def verify_gateway(root: Path, cache: Path, progress: Progress) -> VerifyReport:
         return report
     progress("patched side: a copy repaired by apply")
     with repaired_copy(install.root, cache) as copy, _linked(copy, install.root):
-        report.patched, _ = _side(copy, node, cache, progress)
+        report.patched, _ = _side(copy, node, cache, progress, real_clock)
         report.patched.cron_reconciliation = reconciles
         progress("rollback of the patched copy")
         report.rollback_identical = rolled_back_identical(copy, install.root, cache)

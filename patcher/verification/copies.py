@@ -22,7 +22,9 @@ from patcher.repair.commands import apply, rollback
 from patcher.repair.transaction import InstallRecord
 
 
-def _link_or_copy(src: str, dst: str) -> None:
+def link_or_copy(src: str, dst: str) -> None:
+    """A hard link to `src` at `dst`, or a copy where links cannot be made (shutil's
+    copy_function for scratch copies)."""
     try:
         os.link(src, dst)
     except OSError:  # another file system, or no hard links there
@@ -37,7 +39,7 @@ def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
     with scratch(cache, "patched") as folder:
         copy = folder / "package"
         try:
-            shutil.copytree(root, copy, symlinks=True, copy_function=_link_or_copy)
+            shutil.copytree(root, copy, symlinks=True, copy_function=link_or_copy)
             state = folder / "state"
             state.mkdir()
             outcome = apply(copy, cache, skip_simulation=True, state_dir=state)
