@@ -119,3 +119,90 @@ def test_a_side_survives_the_trip_through_json():
 
 def test_the_preload_ships_with_the_package():
     assert PRELOAD.is_file() and Path(PRELOAD.parent / "__init__.py").is_file()
+
+
+class FakeGateway:
+    """A gateway whose task records follow a script: `lost` plays pristine 2026.4.22 (the
+    dead run and the held manual run marked lost), otherwise a repaired gateway."""
+
+    def __init__(self, lost: bool):
+        self.lost = lost
+        self.records: dict[str, dict] = {}
+        self.holds: set[str] = set()
+        self.jobs: list[str] = []
+        self.phase = "A"
+        self.model = self
+        self.root = self.node = self.scratch = Path("/nonexistent")
+
+    # the model's side
+    def hold(self, word):
+        self.holds.add(word)
+        if word.startswith("JOB-M"):
+            return
+        self.records["r1"] = {"runId": "r1", "status": "running", "sourceId": "job-R"}
+
+    def release(self, word):
+        self.holds.discard(word)
+        manual = self.records.get("m1", {})
+        if word.startswith("JOB-M") and manual.get("status") == "running":
+            manual.update(status="succeeded", terminalSummary="done")
+
+    def holding(self, word):
+        return word in self.holds
+
+    # the gateway's side
+    def prepare(self):
+        pass
+
+    def start(self):
+        if self.phase == "B":
+            dead = self.records["r1"]
+            if self.lost:
+                dead.update(status="lost", error="backing session missing")
+            else:
+                dead.update(status="failed", error="interrupted by gateway restart")
+            self.records["r2"] = {"runId": "r2", "status": "succeeded", "sourceId": "job-R"}
+
+    def kill(self):
+        self.phase = "B"
+
+    close = kill
+
+    def shift_clock(self, ms):
+        if "m1" in self.records and self.lost:
+            self.records["m1"].update(status="lost", error="backing session missing")
+
+    def cli_json(self, *args):
+        name = args[args.index("--name") + 1]
+        self.jobs.append(name)
+        return {"id": f"job-{name}"}
+
+    def cli_background(self, *args):
+        self.records["m1"] = {"runId": "m1", "status": "running", "sourceId": "job-M"}
+        return subprocess.Popen(["true"])
+
+    def cli(self, *args, check=True):
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    def healthy(self, within=30.0):
+        return True
+
+    def tasks(self):
+        return [dict(r) for r in self.records.values()]
+
+
+@pytest.mark.parametrize("lost", [True, False])
+def test_the_scenarios_judge_what_the_records_show(lost, monkeypatch):
+    import patcher.gateway.scenarios as sc
+
+    for name, value in (("SWEEP_WAIT", 0.05), ("SETTLE_MIN", 0.0), ("RUN_WAIT", 2.0)):
+        monkeypatch.setattr(sc, name, value)
+    monkeypatch.setattr(sc.time, "sleep", lambda s: None)
+    side = sc.run_side(FakeGateway(lost), lambda message: None)
+    failed = {name for name, s in side.scenarios.items() if not s.passed}
+    if lost:
+        assert side.bug_reproduced and failed == {"in_flight_restart", "manual_run_held"}
+    else:
+        assert side.ok and not side.bug_reproduced
+        notes = side.scenarios["in_flight_restart"].notes
+        assert notes == ["dead run ended r1 failed (interrupted by gateway restart)"]

@@ -230,6 +230,18 @@ class GatewayRun:
             raise GatewayFailed(f"openclaw {' '.join(args)} failed: {detail[0]}")
         return done
 
+    def cli_background(self, *args: str) -> subprocess.Popen:
+        """Start a CLI call without waiting for it (`cron run` may wait for its run)."""
+        return subprocess.Popen(
+            [str(self.node), str(self.root / "openclaw.mjs"), *args],
+            env=self.env(),
+            cwd=self.scratch,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
     def cli_json(self, *args: str) -> Any:
         """A CLI call's JSON answer (some releases print it on stderr)."""
         done = self.cli(*args)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from patcher.simulation.scenarios import LOST, OTHER, STUCK, ScenarioResult, Sid
 
 GRACE_PLUS_MS = 6 * 60_000  # past OpenClaw's five-minute grace since the record's last event
 SWEEP_WAIT = 75.0  # the first sweep 5 s after start, then one every 60 s
+SETTLE_MIN = 10.0  # the first sweep comes 5 s after start: never judge before it
 RUN_WAIT = 150.0  # a job every minute starts within one
 LOST_REASON = "backing session missing"
 TERMINAL = {"succeeded", "failed", "timed_out", "cancelled", "lost"}
@@ -126,7 +126,7 @@ def _judge_restart(
     def settled():
         records = {r["runId"]: r for r in _records_of(run, job_r)}
         dead = [records.get(i) for i in dead_ids]
-        if time.monotonic() - ready_at < 10:
+        if time.monotonic() - ready_at < SETTLE_MIN:
             return None
         if all(d is not None and d.get("status") in TERMINAL for d in dead):
             return records
@@ -180,15 +180,7 @@ def _manual_run(run: GatewayRun, word: str, result: ScenarioResult, progress: Pr
     run.model.hold(word)
     job_m = _add_job(run, "M", word, "24h")
     progress("manual run of job M held open; the clock moves past the grace")
-    trigger = subprocess.Popen(
-        [str(run.node), str(run.root / "openclaw.mjs"), "cron", "run", job_m],
-        env=run.env(),
-        cwd=run.scratch,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    trigger = run.cli_background("cron", "run", job_m)
     try:
         running = _wait(
             "the manual run of M in flight",
