@@ -8,8 +8,9 @@
 2. `run_after_restart`: a run of R started by the second gateway ends by its own outcome
    (`succeeded`: the model answers at once now).
 3. `manual_run_held`: a manual `openclaw cron run` of job M is held open, the clock moves
-   six minutes on, a sweep passes: its record must still be `running` (4.5 – 5.11 mark it
-   `lost`), and end `succeeded` once the model answers.
+   six minutes on, a sweep passes: its record must not be `lost` (4.5 – 5.11 mark it so),
+   and end `succeeded` once the model answers, or by the release's own outcome with a
+   reason (2026.7.x aborts the held agent turn once the clock has jumped).
 4. `keeps_working`: the gateway still answers `/health`, `openclaw --version`,
    `openclaw cron list --json` and `openclaw tasks list --json`.
 """
@@ -193,10 +194,16 @@ def _manual_run(run: GatewayRun, word: str, result: ScenarioResult, progress: Pr
         run.shift_clock(GRACE_PLUS_MS)
         time.sleep(SWEEP_WAIT)  # at least one sweep sees it past the grace
         records = {r["runId"]: r for r in _records_of(run, job_m)}
+        ended_itself = set()
         for record in running:
             now = records.get(record["runId"], {})
             if now.get("status") == "lost":
                 result.fail(LOST, f"live manual run marked lost: {_describe(now)}")
+            elif now.get("status") in TERMINAL and (now.get("error") or now.get("terminalSummary")):
+                # 2026.7.x aborts an agent turn whose stream looks idle once the clock has
+                # jumped: the run's own outcome, with its reason, not the sweeper's verdict.
+                ended_itself.add(now["runId"])
+                result.notes.append(f"ended by the release itself while held: {_describe(now)}")
             elif now.get("status") != "running":
                 result.fail(OTHER, f"live manual run ended while it ran: {_describe(now)}")
         run.model.release(word)
@@ -212,7 +219,9 @@ def _manual_run(run: GatewayRun, word: str, result: ScenarioResult, progress: Pr
         for record in ended:
             if record.get("status") == "succeeded":
                 result.notes.append(f"ended {_describe(record)}")
-            elif not result.failures:
+            elif record.get("status") == "lost" and not result.failures:
+                result.fail(LOST, f"manual run marked lost: {_describe(record)}")
+            elif record["runId"] not in ended_itself and not result.failures:
                 result.fail(OTHER, f"manual run did not end by its outcome: {_describe(record)}")
     finally:
         run.model.release(word)
