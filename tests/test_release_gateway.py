@@ -42,12 +42,17 @@ def test_the_real_gateway_loses_the_run_pristine_and_keeps_it_repaired(version, 
     assert "network: a namespace with loopback only" in report["notes"]
 
 
-def _gateways_under(path: str) -> list[psutil.Process]:
+def _gateways_of(scratch: str) -> list[psutil.Process]:
+    """Processes of a gateway check: their environment names its clock file, under the
+    cache's scratch (the gateway renames its process title, so not by command line)."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info.get("cmdline") or [])
-        if "gateway" in cmdline and path in cmdline:
-            found.append(proc)
+    for proc in psutil.process_iter():
+        try:
+            clock = proc.environ().get("OPENCLAW_PATCHER_CLOCK_FILE", "")
+            if clock.startswith(scratch) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
     return found
 
 
@@ -60,18 +65,17 @@ def test_an_interrupted_check_leaves_no_gateway(release_cache):
         text=True,
         start_new_session=True,
     )
-    # Every gateway of this check runs from its scratch copy, named after the check's pid.
-    mine = f"gateway-pristine-{proc.pid}-"
     try:
         for line in proc.stderr:
             if "waiting for job R" in line:  # gateway A is up, its job added
                 break
-        assert _gateways_under(mine), "the check started no gateway"
+        scratch = str(release_cache / "scratch")
+        assert _gateways_of(scratch), "the check started no gateway"
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         proc.wait(timeout=90)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     time.sleep(1)
-    assert _gateways_under(mine) == []
+    assert _gateways_of(scratch) == []
     assert proc.returncode != 0
