@@ -112,7 +112,8 @@ def main() -> int:
             failing.append(f"{report['version']} ({report.get('summary') or report.get('error')})")
         counts["affected"] += good and report.get("status") == "affected"
         counts["substituted"] += good and _substitutions(report) != "—"
-        counts["pre"] += bool(parse_version(report["version"]).is_prerelease)
+        parsed = parse_version(report["version"])
+        counts["pre"] += bool(parsed and parsed.is_prerelease)
         print(line)
     betas = " --betas" if args.betas or counts["pre"] else ""
     lines = [

@@ -11,6 +11,7 @@ from conftest import BUNDLES
 from patcher.verification.copies import (
     _files,
     identical_trees,
+    linked_copy,
     repaired_copy,
     rolled_back_identical,
 )
@@ -70,3 +71,19 @@ def test_identical_trees_reads_what_is_not_the_same_file(tmp_path):
     assert not identical_trees(copy, release)
     (copy / "dist" / "b.js").unlink()
     assert not identical_trees(copy, release)  # a file missing
+
+
+def test_a_copy_of_an_npm_install_resolves_its_hoisted_dependencies(tmp_path):
+    prefix = tmp_path / "prefix" / "node_modules"
+    (prefix / "openclaw" / "dist").mkdir(parents=True)
+    (prefix / "openclaw" / "dist" / "a.js").write_text("export {};\n")
+    (prefix / "ws").mkdir()
+    copy = linked_copy(prefix / "openclaw", tmp_path / "one")
+    assert (copy / "dist" / "a.js").read_text() == "export {};\n"
+    assert (tmp_path / "one" / "node_modules").resolve() == prefix.resolve()
+    assert (tmp_path / "one" / "node_modules" / "ws").is_dir()
+    # A release extracted from its tarball has no neighbours to reach.
+    alone = tmp_path / "release" / "package"
+    (alone / "dist").mkdir(parents=True)
+    linked_copy(alone, tmp_path / "two")
+    assert not (tmp_path / "two" / "node_modules").exists()

@@ -108,10 +108,10 @@ def _json(text: str, what: str):
         raise EnvironmentMissing(f"npm {what} printed something that is not JSON.") from exc
 
 
-def list_versions() -> list[str]:
-    """Every published version of openclaw, in npm's order."""
-    versions = _json(run_npm(["view", PACKAGE, "versions", "--json"]), "view versions")
-    return [versions] if isinstance(versions, str) else list(versions)
+def list_versions(package: str = PACKAGE) -> list[str]:
+    """Every published version of a package (openclaw by default), in npm's order."""
+    versions = _json(run_npm(["view", package, "versions", "--json"]), "view versions")
+    return [versions] if isinstance(versions, str) else [str(v) for v in versions]
 
 
 def stable_versions(versions: list[str]) -> list[str]:

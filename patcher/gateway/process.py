@@ -22,7 +22,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -155,7 +154,7 @@ class GatewayRun:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=3) as r:
                 payload = json.loads(r.read() or b"null")
-        except (OSError, ValueError, urllib.error.URLError):
+        except (OSError, ValueError):  # URLError is an OSError
             return None
         return payload if isinstance(payload, dict) and payload.get("ok") else None
 

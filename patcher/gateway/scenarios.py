@@ -102,15 +102,8 @@ def run_side(run: GatewayRun, progress: Progress) -> SideResult:
         _judge_restart(run, job_r, dead_ids, ready_at, scenarios, progress)
         _manual_run(run, word_m, scenarios["manual_run_held"], progress)
         _keeps_working(run, scenarios["keeps_working"])
-    except GatewayFailed as exc:
-        # What could not be observed fails its scenario as "other": never a "no bug".
-        for result in scenarios.values():
-            if not result.failures and not result.notes:
-                result.fail(OTHER, f"not observed: {exc}")
-                break
-        raise
     finally:
-        run.close()
+        run.close()  # a step that could not be observed raises: never a "no bug"
     return SideResult(scenarios, time.monotonic() - started, f"gateway {run.node}")
 
 

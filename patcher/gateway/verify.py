@@ -11,10 +11,9 @@ The state is always a scratch one, the network loopback only (patcher.gateway.is
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from patcher.cache import layout
@@ -32,7 +31,7 @@ from patcher.gateway.scenarios import run_side, side_from_json
 from patcher.repair.plan import PlanRefused, plan, range_notes, specs_for
 from patcher.simulation.node import find_node
 from patcher.simulation.scenarios import SideResult, side_summary
-from patcher.verification.copies import link_or_copy, repaired_copy, rolled_back_identical
+from patcher.verification.copies import plain_copy, repaired_copy, rolled_back_identical
 from patcher.verification.verify import VerifyReport
 
 Progress = Callable[[str], None]
@@ -58,25 +57,6 @@ def full_install(version: str, cache: Path, progress: Progress) -> Path:
             run_npm([*args, "--ignore-scripts", "--no-audit", "--no-fund"], timeout=1800)
             stamp.write_text(version)
     return root
-
-
-@contextlib.contextmanager
-def _linked(copy: Path, root: Path) -> Iterator[Path]:
-    """Let a copy at <folder>/package resolve the install's hoisted dependencies: an npm
-    install keeps them beside the package (<prefix>/node_modules/*), so the copy's folder
-    gets a node_modules link to that folder."""
-    if root.parent.name == "node_modules" and not (copy.parent / "node_modules").exists():
-        (copy.parent / "node_modules").symlink_to(root.parent, target_is_directory=True)
-    yield copy
-
-
-@contextlib.contextmanager
-def _plain_copy(root: Path, cache: Path) -> Iterator[Path]:
-    with scratch(cache, "gateway-pristine") as folder:
-        copy = folder / "package"
-        shutil.copytree(root, copy, symlinks=True, copy_function=link_or_copy)
-        with _linked(copy, root):
-            yield copy
 
 
 def _side(
@@ -129,7 +109,7 @@ def verify_gateway(
             report.notes.append(f"the repair cannot be planned here: {exc}")
             specs = []
     progress("pristine side: the release as published")
-    with _plain_copy(install.root, cache) as copy:
+    with plain_copy(install.root, cache) as copy:
         report.pristine, isolated = _side(copy, node, cache, progress, real_clock)
     report.pristine.cron_reconciliation = reconciles
     report.notes.append("clock: real (the grace waited out)" if real_clock else "clock: shifted")
@@ -155,7 +135,7 @@ def verify_gateway(
         report.summary = "affected: the bug shows on the real gateway; no patch spec covers it"
         return report
     progress("patched side: a copy repaired by apply")
-    with repaired_copy(install.root, cache) as copy, _linked(copy, install.root):
+    with repaired_copy(install.root, cache) as copy:
         report.patched, _ = _side(copy, node, cache, progress, real_clock)
         report.patched.cron_reconciliation = reconciles
         progress("rollback of the patched copy")

@@ -5,10 +5,12 @@ pre-release pinning `@openclaw/proxyline@0.2.0`, or a companion package's beta t
 never published). The harness then installs, per package and said in the report:
 
 - the nearest published version that satisfies the build's own declared range, else one of
-  the same major: the next one above the wanted version, else the highest below it;
-- where none exists, a stub: a local package exporting every name the build imports from
-  it, each of which throws, naming the package, when it is used. The cron path never runs
-  such a package, or the scenarios fail and say which package it was.
+  the same major (`candidates`: the next one above the wanted version, then the one below,
+  alternating); one that lacks an export the build imports gives way to the next, up to
+  MAX_TRIES;
+- after that, or where none exists, a stub: a local package exporting every name the build
+  imports from it, each of which throws, naming the package, when it is used. The cron
+  path never runs such a package, or the scenarios fail and say which package it was.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import nodesemver
 
-from patcher.cache.releases import NpmFailed, run_npm
+from patcher.cache.releases import NpmFailed, list_versions
 from patcher.detection.scan import scan
 from patcher.files.reading import NotReadable, read_regular
 
@@ -120,16 +122,11 @@ def unpublished(exc: NpmFailed) -> tuple[str, str] | None:
 def published(name: str) -> list[str]:
     """Every version of `name` the registry publishes ([] when it has no such package)."""
     try:
-        out = run_npm(["view", name, "versions", "--json"])
+        return list_versions(name)
     except NpmFailed as exc:
         if exc.code == "E404":
             return []
         raise
-    try:
-        value = json.loads(out or "[]")
-    except ValueError:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _parse(version: str):

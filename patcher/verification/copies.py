@@ -22,7 +22,7 @@ from patcher.repair.commands import apply, rollback
 from patcher.repair.transaction import InstallRecord
 
 
-def link_or_copy(src: str, dst: str) -> None:
+def _link_or_copy(src: str, dst: str) -> None:
     """A hard link to `src` at `dst`, or a copy where links cannot be made (shutil's
     copy_function for scratch copies)."""
     try:
@@ -31,15 +31,35 @@ def link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def linked_copy(root: Path, folder: Path) -> Path:
+    """A hard-linked copy of the install at `root` as `folder/package`. Where the install
+    sits in a node_modules (an npm install keeps its dependencies hoisted beside it),
+    `folder/node_modules` links to that folder, so the copy resolves them as the install
+    does."""
+    copy = folder / "package"
+    shutil.copytree(root, copy, symlinks=True, copy_function=_link_or_copy)
+    if root.parent.name == "node_modules":
+        (folder / "node_modules").symlink_to(root.parent, target_is_directory=True)
+    return copy
+
+
+@contextlib.contextmanager
+def plain_copy(root: Path, cache: Path) -> Iterator[Path]:
+    """linked_copy in a scratch folder, removed on exit."""
+    with scratch(cache, "pristine") as folder:
+        yield linked_copy(root, folder)
+
+
 @contextlib.contextmanager
 def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
-    """A hard-linked copy of the install at `root`, with the repair applied by `apply` (a
-    scratch state dir, no simulation); removed, with apply's record of it, on exit."""
+    """A hard-linked copy of the install at `root` (linked_copy), with the repair applied by
+    `apply` (a scratch state dir, no simulation); removed, with apply's record of it, on
+    exit."""
 
     with scratch(cache, "patched") as folder:
         copy = folder / "package"
         try:
-            shutil.copytree(root, copy, symlinks=True, copy_function=link_or_copy)
+            linked_copy(root, folder)
             state = folder / "state"
             state.mkdir()
             outcome = apply(copy, cache, skip_simulation=True, state_dir=state)
