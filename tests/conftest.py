@@ -34,12 +34,14 @@ CI_PATCH = ("2026.4.14", "2026.4.22", "2026.5.7", "2026.6.1", "2026.7.1", "2026.
 # verify on real releases: CI runs one release of each store shape the repair covers
 # (4.14, 4.22, 5.7, and the SQLite era's 6.1 and 7.1), the pre-release shapes no spec's
 # range names (5.30-beta.1 and 5.31-beta.2, the SQLite store before 6.1; 8.1-beta.3, a
-# fixed build whose all-in-one worker bundle keeps region markers) and a fixed release;
+# fixed build whose all-in-one worker bundle keeps region markers; 7.2-beta.4, whose own
+# startup repair misses the record) and a fixed release;
 # --verify-all runs the acceptance set of issue 4, each release five times.
 CI_VERIFY = (
     ("2026.5.30-beta.1", True),  # the first SQLite build, loaders named loadCronStore*
     ("2026.5.31-beta.2", True),  # the SQLite store before 6.1: a build no spec's range names
     ("2026.8.1-beta.3", False),  # the worker copy with region markers, told apart by imports
+    ("2026.7.2-beta.4", True),  # upstream's startup repair keyed by the wrong time
     ("2026.4.14", True),
     ("2026.4.22", True),
     ("2026.5.7", True),

@@ -23,6 +23,12 @@ from patcher.versions import parse_version
         ("2026.6.1", "affected-sqlite"),
         ("2026.7.1-2", "affected-sqlite"),
         ("2026.7.35", "affected-sqlite"),
+        # A family bounded by betas matches on the whole version, before the wide one.
+        ("2026.7.2-beta.2", "affected-sqlite"),
+        ("2026.7.2-beta.3", "affected-recovery-key"),
+        ("2026.7.2-beta.4", "affected-recovery-key"),
+        ("2026.7.2-beta.5", "affected-sqlite"),
+        ("2026.7.2", "affected-sqlite"),
         ("2026.8.1", "fixed-upstream"),
         ("2026.9.6", "fixed-upstream"),
         ("2026.9.7", None),

@@ -24,6 +24,7 @@ def test_every_shape_has_a_fixture():
         "affected-json",
         "affected-json-recovery",
         "affected-sqlite",
+        "affected-recovery-key",
         "fixed-upstream",
     }
 

@@ -57,7 +57,7 @@ def _gateways_of(scratch: str) -> list[psutil.Process]:
 
 
 def test_an_interrupted_check_leaves_no_gateway(release_cache):
-    root = full_install("2026.4.22", release_cache, lambda _: None)
+    root, _ = full_install("2026.4.22", release_cache, lambda _: None)
     proc = subprocess.Popen(
         own_command("--cache-dir", str(release_cache), "verify", "--gateway", "--root", str(root)),
         stdout=subprocess.DEVNULL,

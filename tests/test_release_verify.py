@@ -1,7 +1,8 @@
 """`verify --release` on real releases: the negative control shows the bug where it exists.
 
 CI runs 2026.4.14 (the upstream report's release), 4.22, 5.7, 6.1 and 7.1 (SQLite era),
-the pre-releases 5.30-beta.1, 5.31-beta.2 and 8.1-beta.3 (shapes no stable release has) and
+the pre-releases 5.30-beta.1, 5.31-beta.2, 7.2-beta.4 and 8.1-beta.3 (shapes no stable
+release has) and
 2026.9.6 (fixed upstream), and the upgrade of a patched 2026.7.35 to 2026.8.1.
 `pytest -m release --verify-all tests/test_release_verify.py` runs the whole acceptance set,
 each release five times: every run must agree.

@@ -127,3 +127,38 @@ def test_an_edit_the_release_does_itself_is_left_out_by_its_code(tmp_path):
     )
     diff = planned(root).diff(root)
     assert "catchup-mark-active" not in diff and "startup-rehydrate" in diff
+
+
+def test_an_edit_outside_the_roles_goes_to_the_one_chunk_defining_its_function(tmp_path):
+    """2026.7.2-beta.3/4: the task ledger's recovery lookup is in no role's file; the edit
+    names the function and lands in the chunk that defines it, and is refused where no
+    chunk (or more than one) does."""
+    import shutil
+
+    from conftest import BUNDLES
+
+    from patcher.detection.detect import detect_install
+    from patcher.detection.install import open_install
+    from patcher.repair.plan import plan
+
+    root = tmp_path / "bundle"
+    shutil.copytree(BUNDLES / "2026.7.2-beta.4-recovery-keyed-by-reservation", root)
+    d = detect_install(open_install(root))
+    specs = specs_for(d.verdict.family, d.verdict.store)
+    assert [s.id for s in specs] == ["cron-recovery-lookup"]
+    assert not specs[0].persists_active_ids
+    found = plan(d.install.root, d.bundles, specs, d.verdict.store)
+    assert [(f.path.name, f.role) for f in found.files] == [("task-runs-K5.js", "defining-chunk")]
+    assert not found.persists_active_ids
+    runs = root / "dist" / "task-runs-K5.js"
+    copy = root / "dist" / "task-runs-K8.js"
+    shutil.copy(runs, copy)
+    assert plan(d.install.root, d.bundles, specs, d.verdict.store).files[0].path == runs
+    entry = root / "dist" / "entry.js"  # a copy a module imports too: two definitions
+    entry.write_text(entry.read_text() + 'import "./task-runs-K8.js";\n')
+    with pytest.raises(PlanRefused, match="findLatestCronTaskRunForRecovery defined once"):
+        plan(d.install.root, d.bundles, specs, d.verdict.store)
+    copy.unlink()
+    runs.write_text(runs.read_text().replace("findLatestCronTaskRun", "findCronRun"))
+    with pytest.raises(PlanRefused, match="the one chunk that defines .* found no chunk"):
+        plan(d.install.root, d.bundles, specs, d.verdict.store)

@@ -109,7 +109,7 @@ def test_a_patched_store_must_have_listed_the_runs_in_flight_when_a_died():
     b["observations"][1]["records"] = [*dead_done, rec("cron:m:501", "running")]
 
     def compat(killed):
-        return evaluate(A, b, [], [], killed_active_ids=killed, a_patched=True)[
+        return evaluate(A, b, [], [], killed_active_ids=killed, a_persists=True)[
             "store_compatibility"
         ]
 

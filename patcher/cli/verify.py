@@ -113,8 +113,12 @@ def verify(
     if gateway:
         from patcher.gateway.verify import full_install, verify_gateway
 
-        target = full_install(version, cache, _progress) if version else Path(root)
-        report = verify_gateway(target, cache, _progress, real_clock=clock == "real")
+        target, stand_ins = (
+            full_install(version, cache, _progress) if version else (Path(root), None)
+        )
+        report = verify_gateway(
+            target, cache, _progress, real_clock=clock == "real", substitutions=stand_ins
+        )
     else:
         target = fetch_release(version, cache, fetch_notes) if version else Path(root)
         report = verify_install(target, cache, fetched=bool(version))

@@ -59,6 +59,14 @@ FAMILIES: tuple[Family, ...] = (
         "partial recovery: the dead run's record ends lost (SQLite store)",
     ),
     Family(
+        "affected-recovery-key",
+        AFFECTED,
+        "2026.7.2-beta.3",
+        "2026.7.2-beta.4",
+        "startup run repair looks the dead run's record up by its start time, but the record "
+        "is keyed by its reservation time: a second record is failed, the real one ends lost",
+    ),
+    Family(
         "fixed-upstream",
         FIXED_UPSTREAM,
         "2026.8.1",
@@ -75,6 +83,12 @@ def family_for_version(version: str) -> Family | None:
     if parsed is None:
         return None
     base = Version(parsed.base_version)
+    # A family bounded by pre-releases (a few betas of one release) is matched on the whole
+    # version, and before the wide families its base version falls in.
+    for fam in FAMILIES:
+        first, last = Version(fam.first), Version(fam.last)
+        if (first.is_prerelease or last.is_prerelease) and first <= parsed <= last:
+            return fam
     for fam in FAMILIES:
         if Version(fam.first) <= base <= Version(fam.last):
             return fam
@@ -131,6 +145,8 @@ def _family_from_code(bm: BundleMap) -> Verdict:
 
     shape = bm.facts("active-jobs").get("shape")
     service = bm.facts("cron-service")
+    if service.get("recovery_keyed_by_reservation"):
+        return Verdict(AFFECTED, "affected-recovery-key", store=store, active_jobs_shape=shape)
     if service.get("startup_run_repair"):
         return Verdict(FIXED_UPSTREAM, "fixed-upstream", store=store, active_jobs_shape=shape)
     if not sweeper.get("cron_branch"):

@@ -52,6 +52,11 @@ _CALL_MARK = b"markCronJobActive("
 _STORE_REGION = b"//#region src/cron/store.ts"
 _REPAIR_REGION = b"//#region src/cron/service/startup-run-repair.ts"
 _DURABLE_RECOVERY = b"function resolveDurableCronTaskRecovery("
+# 2026.7.2-beta.3/4: a run's task record is keyed by the time its run was reserved, and the
+# reservation is its own marker (state.queuedAtMs), while the store's running marker is the
+# time the run started, which start()'s run repair looks the record up by.
+_RUN_ID_BY_RESERVATION = re.compile(rb"runIdStartedAt:\s*[\w$.]*reservedAtMs\b")
+_QUEUED_MARKER = re.compile(rb"\.state\.queuedAtMs\s*=[^=]")
 _IDENT = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$.")
 # Windows parsed around a hit in a minified bundle: enough for the functions checked here.
 _DEF_WINDOW = 24_000
@@ -221,7 +226,13 @@ def _file_hits(path: Path, needle_ids: list[int]) -> Iterator[RoleHit]:
                 continue
             seen.add(snippet)
             if _check_service(snippet):
-                facts = {"startup_run_repair": _REPAIR_REGION in data}
+                repair = _REPAIR_REGION in data
+                facts = {
+                    "startup_run_repair": repair,
+                    "recovery_keyed_by_reservation": repair
+                    and _RUN_ID_BY_RESERVATION.search(data) is not None
+                    and _QUEUED_MARKER.search(data) is not None,
+                }
                 yield RoleHit("cron-service", path, primary, facts)
                 break
 

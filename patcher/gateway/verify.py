@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from patcher.cache import layout
-from patcher.cache.releases import check_version_text, registry_integrity, run_npm
+from patcher.cache.releases import check_version_text, fetch_release, registry_integrity
 from patcher.cache.scratch import scratch
 from patcher.detection.detect import detect_install
 from patcher.detection.families import AFFECTED, UNKNOWN
@@ -29,34 +29,40 @@ from patcher.gateway.model import ModelServer
 from patcher.gateway.process import GatewayFailed, GatewayRun
 from patcher.gateway.scenarios import run_side, side_from_json
 from patcher.repair.plan import PlanRefused, plan, range_notes, specs_for
+from patcher.simulation.harness import install_with_stand_ins
 from patcher.simulation.node import find_node
 from patcher.simulation.scenarios import SideResult, side_summary
+from patcher.simulation.substitutes import Substitutions
 from patcher.verification.copies import plain_copy, repaired_copy, rolled_back_identical
 from patcher.verification.verify import VerifyReport
 
 Progress = Callable[[str], None]
 
 
-def full_install(version: str, cache: Path, progress: Progress) -> Path:
+def full_install(version: str, cache: Path, progress: Progress) -> tuple[Path, Substitutions]:
     """The release installed with every dependency (`npm install`, scripts off), once per
-    cache; returns the package root."""
+    cache; returns the package root, and what stood in for packages the build pins at a
+    version the registry does not publish (a user's install has them; see
+    patcher.simulation.substitutes)."""
     check_version_text(version)
     folder = layout.full_install_dir(cache, version)
     root = folder / "node_modules" / "openclaw"
     stamp = folder / ".installed"
+    record = folder / ".substituted.json"
     with waiting(folder.parent / f".{version}.lock"):
         if not stamp.is_file():
             registry_integrity(version)  # one sentence for a version npm does not publish
+            release = fetch_release(version, cache)  # what a stub must export is read here
             progress(f"installing openclaw@{version} with its dependencies (about a minute)")
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            (folder / "package.json").write_text(
-                json.dumps({"name": "openclaw-patcher-full", "private": True}) + "\n"
+            found = install_with_stand_ins(
+                folder, {"openclaw": version}, {}, {}, Substitutions(), release
             )
-            args = ["install", "--prefix", str(folder), f"openclaw@{version}"]
-            run_npm([*args, "--ignore-scripts", "--no-audit", "--no-fund"], timeout=1800)
+            record.write_text(json.dumps(found.to_json(), indent=2))
             stamp.write_text(version)
-    return root
+    saved = json.loads(record.read_text()) if record.is_file() else None
+    return root, Substitutions.from_json(saved)
 
 
 def _side(
@@ -79,15 +85,25 @@ def _side(
 
 
 def verify_gateway(
-    root: Path, cache: Path, progress: Progress, *, real_clock: bool = False
+    root: Path,
+    cache: Path,
+    progress: Progress,
+    *,
+    real_clock: bool = False,
+    substitutions: Substitutions | None = None,
 ) -> VerifyReport:
     """The pristine and the patched side on the real gateway of the install at `root`;
     `real_clock`: wait out the five-minute grace instead of moving the clock (about 15
-    minutes a side)."""
+    minutes a side); `substitutions`: what stood in for unpublished packages when the
+    install was made (said in the report)."""
     detection = detect_install(open_install(root))
     install, verdict = detection.install, detection.verdict
     report = VerifyReport(install.root, install.version, verdict.status, verdict.family)
     report.notes.extend(verdict.notes)
+    if substitutions:
+        report.substituted = dict(substitutions.versions)
+        report.stubs = dict(substitutions.stubs)
+        report.notes.extend(substitutions.describe())
     if verdict.status == UNKNOWN:
         raise RefusedError(
             f"{install.root}: {verdict.reason}; verify refuses an unknown code shape."

@@ -162,7 +162,7 @@ def _apply(
     try:
         details["store"] = _migrate_store(state_dir, cache, steps)
         if not skip_simulation:
-            details["simulation"] = _prove(install, cache, steps)
+            details["simulation"] = _prove(install, cache, steps, the_plan)
             record.write({**manifest, "state": "applied"}, steps)  # proven
     except BaseException:
         rollback_files(record, record.load() or {}, steps, force=True)
@@ -204,12 +204,19 @@ def _write_patch(
     )
 
 
-def _prove(install: Install, cache: Path, steps: Steps) -> dict[str, Any]:
+def _prove(install: Install, cache: Path, steps: Steps, the_plan: Plan) -> dict[str, Any]:
     """The restart simulation on the patched install; raises (and the caller rolls back)
     when a scenario fails. As in real life, the gateway that last ran was unpatched: its
     store has no activeJobIds, and the patched code must derive them."""
     steps.step("simulation")
-    side = verify_root(install.root, cache, None, patched=True, as_unpatched_store=True)
+    side = verify_root(
+        install.root,
+        cache,
+        None,
+        patched=True,
+        active_ids=the_plan.persists_active_ids,
+        as_unpatched_store=True,
+    )
     if not side.ok:
         raise PatcherError(
             f"the restart simulation failed on the patched install "

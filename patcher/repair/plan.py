@@ -87,6 +87,7 @@ class Spec:
     versions: SpecifierSet
     stores: tuple[str, ...]
     edits: tuple[Edit, ...]
+    persists_active_ids: bool = False
 
     def applies_to(self, family: str | None, store: str | None) -> bool:
         """Whether the spec is for this code shape (family and store, read off the code)."""
@@ -182,6 +183,7 @@ def _load_spec(folder) -> Spec:
         versions,
         tuple(raw["applies_to"].get("stores", ())),
         tuple(edits),
+        raw.get("persists_active_ids", False),
     )
 
 
@@ -244,6 +246,11 @@ class Plan:
 
     def diff(self, root: Path) -> str:
         return "".join(f.diff(root) for f in self.files)
+
+    @property
+    def persists_active_ids(self) -> bool:
+        """Whether the repaired code keeps activeJobIds in the store."""
+        return any(s.persists_active_ids for s in self.specs)
 
 
 @lru_cache(maxsize=4)
@@ -457,6 +464,35 @@ def plan_file(path: Path, role: str, edits: list[Edit], dist: Path) -> FilePlan:
     return FilePlan(path, role, original, patched, [e.id for e in edits])
 
 
+DEFINING_CHUNK = "defining-chunk"
+
+
+def _edit_file(edit: Edit, bundle_map: BundleMap, dist: Path) -> Path:
+    """The file an edit is made in: its role's one primary chunk, or for `defining-chunk`
+    the one chunk that defines its function (code outside the four roles, such as the task
+    ledger's recovery lookup)."""
+    if edit.role == DEFINING_CHUNK:
+        try:
+            found = locate_definitions(dist, [], optional=edit.names)
+        except ShapeError as exc:
+            raise PlanRefused(str(exc)) from exc
+        if len(set(found.values())) != 1:
+            where = ", ".join(f"{n} in {p.name}" for n, p in found.items()) or "no chunk"
+            raise PlanRefused(
+                f"edit {edit.spec}/{edit.id} needs the one chunk that defines "
+                f"{' or '.join(edit.names)}, found {where}: this release's code shape is "
+                "not supported."
+            )
+        return next(iter(found.values()))
+    primaries = bundle_map.primaries(edit.role)
+    if len(primaries) != 1:
+        raise PlanRefused(
+            f"edit {edit.spec}/{edit.id} needs exactly one {edit.role} file, "
+            f"found {len(primaries)}: this release's code shape is not supported."
+        )
+    return primaries[0].path
+
+
 def plan(install_root: Path, bundle_map: BundleMap, specs: list[Spec], store: str | None) -> Plan:
     """Plan every edit of `specs` on the install; refuses (PlanRefused) rather than guess.
 
@@ -467,13 +503,7 @@ def plan(install_root: Path, bundle_map: BundleMap, specs: list[Spec], store: st
         for edit in spec.edits:
             if not edit.applies_to(store):
                 continue
-            primaries = bundle_map.primaries(edit.role)
-            if len(primaries) != 1:
-                raise PlanRefused(
-                    f"edit {spec.id}/{edit.id} needs exactly one {edit.role} file, "
-                    f"found {len(primaries)}: this release's code shape is not supported."
-                )
-            path = primaries[0].path
+            path = _edit_file(edit, bundle_map, dist)
             if edit.skip_if_calls and _already_calls(path, edit):
                 continue
             by_file.setdefault(path, (edit.role, []))[1].append(edit)

@@ -110,7 +110,7 @@ def _declared_ranges(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
 MAX_SUBSTITUTIONS = 12
 
 
-def _install(
+def install_with_stand_ins(
     deps_dir: Path,
     wanted: dict[str, str],
     manifest: dict[str, Any],
@@ -118,8 +118,9 @@ def _install(
     substitutions: Substitutions,
     root: Path,
 ) -> Substitutions:
-    """`npm install` the wanted packages; where npm says a pinned version (or a package) is
-    not published, stand in for it (patcher.simulation.substitutes) and try again."""
+    """`npm install` the wanted packages into `deps_dir`; where npm says a pinned version (or
+    a package) is not published, stand in for it (patcher.simulation.substitutes) and try
+    again. `root`: the release, whose imports a stub must export."""
     for _ in range(MAX_SUBSTITUTIONS + 1):
         dependencies = dict(wanted)
         overrides = dict(manifest.get("overrides", {}))
@@ -212,7 +213,9 @@ def ensure_dependencies(
         if replace or not set(wanted) <= set(installed) or not (deps_dir / "node_modules").is_dir():
             wanted = {**installed, **wanted}
             deps_dir.mkdir(parents=True, exist_ok=True)
-            substitutions = _install(deps_dir, wanted, manifest, ranges, substitutions, root)
+            substitutions = install_with_stand_ins(
+                deps_dir, wanted, manifest, ranges, substitutions, root
+            )
             # Releases share most packages: store identical files once (hard links).
             if cache is not None:
                 dedupe(deps_dir / "node_modules", cache)

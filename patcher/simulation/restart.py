@@ -64,19 +64,22 @@ def simulate(
     work: Path,
     *,
     patched: bool = False,
+    active_ids: bool = True,
     unpatched: Prepared | None = None,
     as_unpatched_store: bool = False,
     upgrade: Prepared | None = None,
 ) -> SideResult:
     """Run the scenarios, installing packages a lazy import asks for on the way.
 
+    `active_ids`: the patched code keeps activeJobIds in the store (the repair's specs say).
     With `upgrade`, process B runs that release's code instead (an upgrade after A died)."""
 
     def attempt() -> SideResult:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        return _simulate(prepared, work, patched, unpatched, as_unpatched_store, upgrade)
+        persisted = patched and active_ids
+        return _simulate(prepared, work, patched, persisted, unpatched, as_unpatched_store, upgrade)
 
     if upgrade is not None:
         return prepared.run(lambda: upgrade.run(attempt))
@@ -160,6 +163,7 @@ def _simulate(
     prepared: Prepared,
     work: Path,
     patched: bool,
+    active_ids: bool,
     unpatched: Prepared | None,
     as_unpatched_store: bool,
     upgrade: Prepared | None = None,
@@ -172,7 +176,7 @@ def _simulate(
     state = run_dir / "state"
     store = state / "cron" / "jobs.json"
     a = _run_a(prepared, store, env)
-    killed_active = store_active_ids(state, store) if patched else None
+    killed_active = store_active_ids(state, store) if active_ids else None
     upgrade_problems = _upgrade_state(upgrade, env) if upgrade is not None else []
     if as_unpatched_store:
         # The gateway that died ran the unpatched code (apply happens under a running
@@ -190,9 +194,9 @@ def _simulate(
         b,
         active,
         problems,
-        expect_active_ids=patched and upgrade is None,
+        expect_active_ids=active_ids and upgrade is None,
         killed_active_ids=killed_active,
-        a_patched=patched,
+        a_persists=active_ids,
     )
     if unpatched is not None:
         failure = _unpatched_cannot_load(unpatched, store, env)
@@ -231,6 +235,7 @@ def verify_root(
     *,
     cron_reconciliation: bool = True,
     patched: bool = False,
+    active_ids: bool = True,
     unpatched: Prepared | None = None,
     as_unpatched_store: bool = False,
     like: Prepared | None = None,
@@ -246,6 +251,7 @@ def verify_root(
             prepared,
             tmp / "work",
             patched=patched,
+            active_ids=active_ids,
             unpatched=unpatched,
             as_unpatched_store=as_unpatched_store,
         )

@@ -130,7 +130,7 @@ class Observed:
     store_problems: list[str]
     expect_active_ids: bool = False  # the final store must carry activeJobIds
     killed_active_ids: list[str] | None = None  # what the store said when A died
-    a_patched: bool = False  # process A ran patched code
+    a_persists: bool = False  # process A ran code that persists activeJobIds
 
     @property
     def jobs(self) -> dict[str, str]:
@@ -243,7 +243,7 @@ def store_compatibility(seen: Observed, result: ScenarioResult) -> None:
         )
     if seen.expect_active_ids and seen.active_ids is None:
         result.fail(OTHER, "the patched store does not carry activeJobIds")
-    if seen.a_patched:
+    if seen.a_persists:
         in_flight = sorted({r["jobId"] for r in seen.a["records"]})
         if seen.killed_active_ids is None:
             result.fail(OTHER, "the store process A left carries no activeJobIds")
@@ -274,12 +274,12 @@ def evaluate(
     *,
     expect_active_ids: bool = False,
     killed_active_ids: list[str] | None = None,
-    a_patched: bool = False,
+    a_persists: bool = False,
 ) -> dict[str, ScenarioResult]:
     """Judge every scenario of the contract from what processes A and B reported (see
     Observed for the arguments)."""
     seen = Observed(
-        a, b, active_ids, store_problems, expect_active_ids, killed_active_ids, a_patched
+        a, b, active_ids, store_problems, expect_active_ids, killed_active_ids, a_persists
     )
     results = {}
     for judge in JUDGES:

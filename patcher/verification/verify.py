@@ -130,7 +130,12 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     if patched_plan is not None and patched_plan.applied and not fetched:
         # verify --root on a patched install: what runs is the patched code.
         report.patched = verify_root(
-            install.root, cache, None, cron_reconciliation=reconciles, patched=True
+            install.root,
+            cache,
+            None,
+            cron_reconciliation=reconciles,
+            patched=True,
+            active_ids=patched_plan.persists_active_ids,
         )
         report.summary = (
             "patched: every scenario of the restart contract holds"
@@ -160,7 +165,7 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             f"plan on this release ({report.notes[-1]})"
         )
     else:
-        _verify_patched_copy(report, install.root, cache, pristine, reconciles)
+        _verify_patched_copy(report, install.root, cache, pristine, reconciles, patched_plan)
     return report
 
 
@@ -182,7 +187,12 @@ def _unaffected_summary(status: str, pristine: SideResult, reconciles: bool) -> 
 
 
 def _verify_patched_copy(
-    report: VerifyReport, root: Path, cache: Path, pristine: Prepared, reconciles: bool
+    report: VerifyReport,
+    root: Path,
+    cache: Path,
+    pristine: Prepared,
+    reconciles: bool,
+    the_plan: Plan,
 ) -> None:
     """The patched side on a scratch copy repaired by `apply`, then its rollback."""
     with repaired_copy(root, cache) as copy:
@@ -192,6 +202,7 @@ def _verify_patched_copy(
             None,
             cron_reconciliation=reconciles,
             patched=True,
+            active_ids=the_plan.persists_active_ids,
             unpatched=pristine,
             like=pristine,
         )
