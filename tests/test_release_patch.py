@@ -75,3 +75,33 @@ def test_apply_then_rollback_is_byte_identical(patch_version, release_cache, tmp
     rolled = cli("rollback", "--root", str(root))
     assert rolled.exit_code == 0, rolled.output
     assert tree_digests(root) == tarball_digests(fetch_tarball(version, release_cache))
+
+
+def test_verify_root_of_a_repaired_install_runs_the_negative_control(release_cache, tmp_path):
+    """verify --root on an install apply repaired: the patched side is the install, and the
+    release it came from, rebuilt from apply's backups, must still show the bug."""
+    version = "2026.4.14"
+    release = fetch_release(version, release_cache)
+    prepare(release, HARNESS_NAMES, release_cache, version, optional=HARNESS_OPTIONAL)
+    root = tmp_path / "package"
+    shutil.copytree(release, root, symlinks=True)
+
+    def cli(*args):
+        return CliRunner().invoke(main, ["--cache-dir", str(release_cache), *args])
+
+    state = tmp_path / "state"
+    (state / "cron").mkdir(parents=True)
+    applied = cli("apply", "--root", str(root), "--state-dir", str(state), "--skip-simulation")
+    assert applied.exit_code == 0, applied.output
+    before = tree_digests(root)
+    verified = cli("verify", "--root", str(root), "--json")
+    report = json.loads(verified.output)
+    assert report["pristine"]["bug_reproduced"] is True, report["summary"]
+    assert report["patched"]["ok"] is True and report["rollback_identical"] is True
+    assert verified.exit_code == 0 and "rebuilt from apply's backups" in report["summary"]
+    assert tree_digests(root) == before  # the install itself was only read
+    # Without apply's record the pristine side cannot be rebuilt: one sentence, exit 3.
+    other = CliRunner().invoke(
+        main, ["--cache-dir", str(tmp_path / "other-cache"), "verify", "--root", str(root)]
+    )
+    assert other.exit_code == 3 and "holds no record of it" in other.output

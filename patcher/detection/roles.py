@@ -42,7 +42,7 @@ class ShapeError(RefusedError):
     """The code does not have the shape this tool knows (a name missing or defined twice)."""
 
 
-NEEDLES = (b"CronJobActive", b"hasBackingSession", b"src/cron/store.ts")
+NEEDLES = (b"CronJobActive", b"hasBackingSession", b"src/cron/store.ts", MARKER_PREFIX.encode())
 
 REGION_START = b"//#region "
 REGION_END = b"//#endregion"
@@ -79,6 +79,8 @@ class BundleMap:
 
     dist: Path
     hits: list[RoleHit] = field(default_factory=list)
+    # Every file holding a marker of this tool's edits, a role's or not (the same scan).
+    marked: list[Path] = field(default_factory=list)
 
     def primaries(self, role: str) -> list[RoleHit]:
         return [h for h in self.hits if h.role == role and h.primary]
@@ -267,6 +269,8 @@ def map_bundles(dist: Path, workers: int | None = None) -> BundleMap:
     """Scan `dist` and return every role hit, primary chunks first, in path order."""
     bundle_map = BundleMap(dist=dist)
     for name, needle_ids in sorted(scan(dist, NEEDLES, workers).items()):
+        if 3 in needle_ids:
+            bundle_map.marked.append(Path(name))
         bundle_map.hits.extend(_file_hits(Path(name), needle_ids))
     for role in ROLES:
         primaries = [h.path for h in bundle_map.primaries(role)]

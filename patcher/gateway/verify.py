@@ -11,6 +11,7 @@ The state is always a scratch one, the network loopback only (patcher.gateway.is
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -29,11 +30,17 @@ from patcher.gateway.model import ModelServer
 from patcher.gateway.process import GatewayFailed, GatewayRun
 from patcher.gateway.scenarios import run_side, side_from_json
 from patcher.repair.plan import PlanRefused, plan, range_notes, specs_for
+from patcher.repair.state import marked_files
 from patcher.simulation.harness import install_with_stand_ins
 from patcher.simulation.node import find_node
 from patcher.simulation.scenarios import SideResult, side_summary
 from patcher.simulation.substitutes import Substitutions
-from patcher.verification.copies import plain_copy, repaired_copy, rolled_back_identical
+from patcher.verification.copies import (
+    plain_copy,
+    repaired_copy,
+    rolled_back_identical,
+    unpatched_copy,
+)
 from patcher.verification.verify import VerifyReport
 
 Progress = Callable[[str], None]
@@ -66,7 +73,7 @@ def full_install(version: str, cache: Path, progress: Progress) -> tuple[Path, S
 
 
 def _side(
-    root: Path, node: Path, cache: Path, progress: Progress, real_clock: bool
+    root: Path, *, node: Path, cache: Path, progress: Progress, real_clock: bool
 ) -> tuple[SideResult, bool]:
     def work() -> dict:
         model = ModelServer().start()
@@ -82,6 +89,51 @@ def _side(
     except (IsolatedFailure, GatewayFailed) as exc:
         raise GatewayFailed(f"the gateway check could not run: {exc}") from exc
     return side_from_json(result), isolated
+
+
+def _pristine_side(
+    report: VerifyReport,
+    root: Path,
+    cache: Path,
+    progress: Progress,
+    run: Callable[[Path], tuple[SideResult, bool]],
+    repaired: bool,
+) -> bool:
+    """The negative control; returns whether the network was isolated. For an install
+    apply repaired, it runs on the release put back from apply's backups (what rollback
+    restores), which then must carry no trace of the repair."""
+    if not repaired:
+        progress("pristine side: the release as published")
+        with plain_copy(root, cache) as copy:
+            report.pristine, isolated = run(copy)
+        return isolated
+    progress("pristine side: the release rebuilt from apply's backups")
+    with unpatched_copy(root, cache) as copy:
+        report.pristine, isolated = run(copy)
+        report.rollback_identical = not marked_files(detect_install(open_install(copy)))
+    return isolated
+
+
+def _patched_side(
+    report: VerifyReport,
+    root: Path,
+    cache: Path,
+    progress: Progress,
+    run: Callable[[Path], tuple[SideResult, bool]],
+    repaired: bool,
+) -> None:
+    """The repaired gateway: the install as it is when apply repaired it, else a copy
+    repaired by apply and rolled back afterwards."""
+    if repaired:
+        progress("patched side: the repaired install as it is")
+        with plain_copy(root, cache) as copy:
+            report.patched, _ = run(copy)
+        return
+    progress("patched side: a copy repaired by apply")
+    with repaired_copy(root, cache) as copy:
+        report.patched, _ = run(copy)
+        progress("rollback of the patched copy")
+        report.rollback_identical = rolled_back_identical(copy, root, cache)
 
 
 def verify_gateway(
@@ -114,19 +166,15 @@ def verify_gateway(
     reconciles = bool(detection.bundles.facts("sweeper").get("cron_branch"))
     specs = specs_for(verdict.family, verdict.store) if verdict.status == AFFECTED else []
     report.notes.extend(range_notes(specs, install.version))
+    repaired = False
     if specs:
         try:
-            if plan(install.root, detection.bundles, specs, verdict.store).applied:
-                raise RefusedError(
-                    f"{install.root} is already repaired: the pristine side needs the pristine "
-                    "release (verify --gateway --release VERSION)."
-                )
+            repaired = plan(install.root, detection.bundles, specs, verdict.store).applied
         except PlanRefused as exc:
             report.notes.append(f"the repair cannot be planned here: {exc}")
             specs = []
-    progress("pristine side: the release as published")
-    with plain_copy(install.root, cache) as copy:
-        report.pristine, isolated = _side(copy, node, cache, progress, real_clock)
+    run = functools.partial(_side, node=node, cache=cache, progress=progress, real_clock=real_clock)
+    isolated = _pristine_side(report, install.root, cache, progress, run, repaired)
     report.pristine.cron_reconciliation = reconciles
     report.notes.append("clock: real (the grace waited out)" if real_clock else "clock: shifted")
     report.notes.append(
@@ -150,12 +198,8 @@ def verify_gateway(
     if not specs:
         report.summary = "affected: the bug shows on the real gateway; no patch spec covers it"
         return report
-    progress("patched side: a copy repaired by apply")
-    with repaired_copy(install.root, cache) as copy:
-        report.patched, _ = _side(copy, node, cache, progress, real_clock)
-        report.patched.cron_reconciliation = reconciles
-        progress("rollback of the patched copy")
-        report.rollback_identical = rolled_back_identical(copy, install.root, cache)
+    _patched_side(report, install.root, cache, progress, run, repaired)
+    report.patched.cron_reconciliation = reconciles
     if report.patched.ok and report.rollback_identical:
         report.summary = (
             "bug reproduced on the pristine gateway; the repaired gateway holds every "

@@ -6,27 +6,16 @@ the edits (patcher.detection.roles.MARKER_PREFIX) even where the record is missi
 
 from __future__ import annotations
 
-import contextlib
-
 from patcher.detection.detect import Detection
 from patcher.detection.families import AFFECTED
-from patcher.detection.roles import MARKER_PREFIX, ROLES
-from patcher.files.reading import NotReadable, read_regular
 from patcher.repair.transaction import InstallRecord, file_states
 
 
 def marked_files(detection: Detection) -> list[str]:
-    """The role files (relative to the root) that hold a marker of openclaw-patcher's
-    edits: patched code, whatever the record says."""
+    """The files (relative to the root) that hold a marker of openclaw-patcher's edits,
+    in a role's file or not: patched code, whatever the record says."""
     root = detection.install.root
-    needle = MARKER_PREFIX.encode()
-    found = []
-    for role in ROLES:
-        for hit in detection.bundles.primaries(role):
-            with contextlib.suppress(OSError, NotReadable):
-                if needle in read_regular(hit.path):
-                    found.append(hit.path.relative_to(root).as_posix())
-    return sorted(set(found))
+    return sorted({path.relative_to(root).as_posix() for path in detection.bundles.marked})
 
 
 def patch_state(detection: Detection, record: InstallRecord) -> tuple[str, str]:

@@ -124,7 +124,7 @@ class InstallRecord:
         return self.backup_dir / rel
 
 
-def _safe_target(root: Path, rel: str) -> Path:
+def safe_target(root: Path, rel: str) -> Path:
     """The file `rel` inside `root`, refusing any path that leaves it (.., symlinks)."""
     path = root / rel
     real = path.resolve()
@@ -169,7 +169,7 @@ def apply_files(
     root = record.root
     files = []
     for rel, original, patched in changes:
-        path = _safe_target(root, rel)
+        path = safe_target(root, rel)
         files.append(
             {
                 "path": rel,
@@ -245,8 +245,8 @@ def rollback_files(
     for entry in manifest["files"]:
         rel = entry["path"]
         if states[rel] != "original":
-            originals[rel] = _checked_backup(record, entry)
-            _safe_target(record.root, rel)
+            originals[rel] = checked_backup(record, entry)
+            safe_target(record.root, rel)
     if not originals:  # every file is the release's already: only the record to drop
         record.remove(steps)
         return []
@@ -258,14 +258,14 @@ def rollback_files(
         rel = entry["path"]
         if rel not in originals:
             continue
-        path = _safe_target(record.root, rel)
+        path = safe_target(record.root, rel)
         _write_file(path, originals[rel], read_regular(path), entry["mode"], steps)
         restored.append(rel)
     record.remove(steps)
     return restored
 
 
-def _checked_backup(record: InstallRecord, entry: dict[str, Any]) -> bytes:
+def checked_backup(record: InstallRecord, entry: dict[str, Any]) -> bytes:
     """The backup of one file, refused by name when missing or not the recorded original."""
     backup = record.backup_of(entry["path"])
     try:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from patcher.cache.content import file_sha256
 from patcher.cache.scratch import scratch
-from patcher.errors import PatcherError
+from patcher.errors import PatcherError, RefusedError
+from patcher.files.atomic import replace_file
 from patcher.repair.commands import apply, rollback
-from patcher.repair.transaction import InstallRecord
+from patcher.repair.transaction import InstallRecord, checked_backup, safe_target
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -68,6 +69,30 @@ def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
             yield copy
         finally:
             shutil.rmtree(InstallRecord(cache, copy).dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def unpatched_copy(root: Path, cache: Path) -> Iterator[Path]:
+    """A linked copy of the repaired install at `root` with every file the repair changed
+    put back from apply's backups (each checked against its recorded hash), as `rollback`
+    would: the pristine release of a repaired install, for its negative control. Refused
+    by name where the install has no record of the repair."""
+    manifest = InstallRecord(cache, root).load()
+    if not manifest or not manifest.get("files"):
+        raise RefusedError(
+            f"{root} carries the repair but this cache holds no record of it (apply ran "
+            "with another --cache-dir?): the pristine side cannot be rebuilt; pass that "
+            "--cache-dir, or verify --release VERSION."
+        )
+    record = InstallRecord(cache, root)
+    with scratch(cache, "pristine") as folder:
+        copy = linked_copy(root, folder)
+        for entry in manifest["files"]:
+            original = checked_backup(record, entry)
+            target = safe_target(copy.resolve(), entry["path"])
+            # A new file in the copy's place: the link to the install's file stays as it is.
+            replace_file(target, original, target.read_bytes(), entry["mode"])
+        yield copy
 
 
 def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:

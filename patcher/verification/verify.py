@@ -21,10 +21,11 @@ from patcher.detection.install import open_install
 from patcher.detection.scan import remembered
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
 from patcher.repair.plan import Plan, PlanRefused, plan, range_notes, specs_for
+from patcher.repair.state import marked_files
 from patcher.simulation.harness import Prepared
 from patcher.simulation.restart import STATE_REPAIR, prepare_release, simulate, verify_root
 from patcher.simulation.scenarios import SideResult, side_summary
-from patcher.verification.copies import repaired_copy, rolled_back_identical
+from patcher.verification.copies import repaired_copy, rolled_back_identical, unpatched_copy
 from patcher.verification.verdict import Verdict, judge
 
 VERIFY_SCHEMA = "openclaw-patcher/verify/1"
@@ -128,20 +129,7 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     reconciles = bool(detection.bundles.facts("sweeper").get("cron_branch"))
     specs, patched_plan = _planned(detection, report)
     if patched_plan is not None and patched_plan.applied and not fetched:
-        # verify --root on a patched install: what runs is the patched code.
-        report.patched = verify_root(
-            install.root,
-            cache,
-            None,
-            cron_reconciliation=reconciles,
-            patched=True,
-            active_ids=patched_plan.persists_active_ids,
-        )
-        report.summary = (
-            "patched: every scenario of the restart contract holds"
-            if report.patched.ok
-            else f"patched install fails the restart contract: {side_summary(report.patched)}"
-        )
+        _verify_repaired_install(report, install.root, cache, reconciles, patched_plan)
         return report
     deps_key = install.version if fetched else None
     pristine = prepare_release(install.root, cache, deps_key)
@@ -167,6 +155,47 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     else:
         _verify_patched_copy(report, install.root, cache, pristine, reconciles, patched_plan)
     return report
+
+
+def _verify_repaired_install(
+    report: VerifyReport, root: Path, cache: Path, reconciles: bool, the_plan: Plan
+) -> None:
+    """verify --root on an install `apply` repaired: the patched side is the install as it
+    is; the negative control runs on a copy put back from apply's backups (what rollback
+    would restore), which must show the bug."""
+    with unpatched_copy(root, cache) as copy:
+        pristine = prepare_release(copy, cache, None)
+        report.pristine = verify_root(
+            copy, cache, None, cron_reconciliation=reconciles, like=pristine
+        )
+        _note_substitutions(report, pristine)
+        # The backups restore the release (each checked against its recorded hash), and the
+        # copy they make carries no trace of the repair.
+        restored = detect_install(open_install(copy))
+        report.rollback_identical = not marked_files(restored)
+    report.patched = verify_root(
+        root,
+        cache,
+        None,
+        cron_reconciliation=reconciles,
+        patched=True,
+        active_ids=the_plan.persists_active_ids,
+        like=pristine,
+    )
+    if not report.pristine.bug_reproduced:
+        report.summary = (
+            "negative control failed: the bug did not show on the release this install was "
+            "repaired from, so the simulation proves nothing here"
+        )
+    elif report.patched.ok:
+        report.summary = (
+            "repaired install: every scenario of the restart contract holds, and the release "
+            "it was repaired from (rebuilt from apply's backups) shows the bug"
+        )
+    else:
+        report.summary = (
+            f"the repaired install fails the restart contract: {side_summary(report.patched)}"
+        )
 
 
 def _unaffected_summary(status: str, pristine: SideResult, reconciles: bool) -> str:
