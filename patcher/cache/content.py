@@ -7,7 +7,8 @@ and dependency install is deduplicated into a content-addressed store
 place: releases and dependency installs are only read, and patched copies replace files
 by rename, so a shared inode never changes under another user.
 
-Eviction works by release version: `releases/<v>`, its tarball and `deps/<v>` go together,
+Eviction works by release version: `releases/<v>`, its tarball, `deps/<v>` and the full
+install `full/<v>` (verify --gateway) go together,
 least recently used first (the stamp `<cache>/used/<v>`, touched whenever a release or its
 dependencies are used), never the versions in use, never `installs/` (the records that make
 `rollback` possible) or Node builds.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from patcher.cache.layout import (
     DEPS,
+    FULL,
     GROWN,
     RELEASES,
     SCRATCH,
@@ -35,6 +37,7 @@ from patcher.cache.layout import (
     TARBALLS,
     USED,
     deps_lock,
+    full_install_lock,
     release_lock,
 )
 from patcher.errors import UsageError
@@ -170,9 +173,9 @@ def _units(cache: Path) -> dict[str, list[Path]]:
     for version_dir in (cache / RELEASES).glob("*"):
         if version_dir.is_dir() and not version_dir.name.startswith("."):
             units.setdefault(version_dir.name, []).append(version_dir)
-    for deps in (cache / DEPS).glob("*"):
-        if deps.is_dir() and not deps.name.startswith("."):
-            units.setdefault(deps.name, []).append(deps)
+    for folder in (*(cache / DEPS).glob("*"), *(cache / FULL).glob("*")):
+        if folder.is_dir() and not folder.name.startswith("."):
+            units.setdefault(folder.name, []).append(folder)
     for tarball in (cache / TARBALLS).glob("openclaw-*.tgz"):
         version = tarball.name[len("openclaw-") : -len(".tgz")]
         if version in units:
@@ -213,6 +216,7 @@ def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float 
             with (
                 waiting(release_lock(cache, version)),
                 waiting(deps_lock(cache, version)),
+                waiting(full_install_lock(cache, version)),
             ):
                 for path in units[version]:
                     if path.is_dir():

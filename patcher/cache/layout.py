@@ -73,6 +73,10 @@ def full_install_dir(cache: Path, version: str) -> Path:
     return cache / FULL / version
 
 
+def full_install_lock(cache: Path, version: str) -> Path:
+    return cache / FULL / f".{version}.lock"
+
+
 def package_dir(cache: Path, folder: str, version: str) -> Path:
     """`<cache>/<folder>/<v>`: an npm package extracted there (releases, Node builds)."""
     return cache / folder / version

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from patcher.cache import layout
+from patcher.cache.content import touch_used
 from patcher.cache.releases import check_version_text, fetch_release, registry_integrity
 from patcher.cache.scratch import scratch
 from patcher.detection.detect import detect_install
@@ -56,7 +57,8 @@ def full_install(version: str, cache: Path, progress: Progress) -> tuple[Path, S
     root = folder / "node_modules" / "openclaw"
     stamp = folder / ".installed"
     record = folder / ".substituted.json"
-    with waiting(folder.parent / f".{version}.lock"):
+    touch_used(cache, version)
+    with waiting(layout.full_install_lock(cache, version)):
         if not stamp.is_file():
             registry_integrity(version)  # one sentence for a version npm does not publish
             release = fetch_release(version, cache)  # what a stub must export is read here
