@@ -79,6 +79,49 @@ def test_the_preload_shifts_the_wall_clock_by_the_file_and_nothing_else(tmp_path
     assert abs(b - a) < 1_000 and c == 0 and kind == "string" and is_date
 
 
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie waits for its parent (init here) to reap it: it runs nothing.
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_preloaded_process_ends_when_whatever_started_it_is_killed(tmp_path):
+    """SIGKILL of the check reaches no `finally`: each Node process of the run (the gateway
+    and the children it starts, which inherit NODE_OPTIONS) ends itself once its parent is
+    gone."""
+    pid_file = tmp_path / "grandchild.pid"
+    grandchild = (
+        f"require('fs').writeFileSync({str(pid_file)!r}, String(process.pid));"
+        "setInterval(() => {}, 1000);"
+    )
+    script = (
+        "const { spawn } = require('child_process');"
+        f"spawn(process.execPath, ['-e', {grandchild!r}], {{ stdio: 'ignore' }});"
+        "setInterval(() => {}, 1000);"
+    )
+    env = {**os.environ, "NODE_OPTIONS": f"--import={PRELOAD.as_uri()}"}
+    child = subprocess.Popen([_node(), "-e", script], env=env)
+    try:
+        for _ in range(200):
+            if pid_file.is_file() and pid_file.read_text():
+                break
+            threading.Event().wait(0.05)
+        grandchild_pid = int(pid_file.read_text())
+        assert not _gone(grandchild_pid)
+    finally:
+        child.kill()  # SIGKILL: the child's own handlers never run
+        child.wait()
+    for _ in range(200):  # the preload polls its parent every second
+        if _gone(grandchild_pid):
+            break
+        threading.Event().wait(0.05)
+    assert _gone(grandchild_pid)
+
+
 def test_an_isolated_side_reaches_loopback_and_nothing_else():
     assert can_isolate(), "the namespace needs root on Linux (the tests run as root)"
 

@@ -10,6 +10,10 @@
 // past the five-minute grace without waiting for it. Only the wall clock moves (Date.now(),
 // new Date()); timers and performance.now() run as ever. The CLI calls read the same file:
 // the gateway rejects a device signature made at another time ("device signature expired").
+// 3. It ends this process once the process that started it is gone (its parent changed):
+//    the check was killed, even by SIGKILL, which no `finally` sees. Each Node process of the
+//    run preloads this file, so the gateway's own children follow their parent, and no
+//    process of a check outlives it.
 import { readFileSync } from "node:fs";
 import nodeModule from "node:module";
 
@@ -23,6 +27,11 @@ if (scratchTmp) {
     nodeModule.register(hooksUrl.href, { data: { exports: {}, esmDirs: [], scratchTmp } });
   }
 }
+
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.kill(process.pid, "SIGKILL");
+}, 1000).unref();
 
 const file = process.env.OPENCLAW_PATCHER_CLOCK_FILE;
 if (file) {
