@@ -67,6 +67,7 @@ def test_verify_release(verify_case, release_cache):
         "one_shot_interrupted",
         "startup_race",
         "long_live_runs",
+        "sweep_from_another_process",
         "no_zombies",
         "store_compatibility",
     }

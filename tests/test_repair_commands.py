@@ -63,7 +63,11 @@ def test_apply_status_rollback_round_trip(env):
     assert patched != pristine
     manifest = json.loads(next((cache / "installs").glob("*/manifest.json")).read_text())
     assert manifest["state"] == "applied" and manifest["version"] == "2026.4.14"
-    assert {f["path"] for f in manifest["files"]} == {"dist/server.impl-S2.js", "dist/store-S3.js"}
+    assert {f["path"] for f in manifest["files"]} == {
+        "dist/server.impl-S2.js",
+        "dist/store-S3.js",
+        "dist/task-registry.maintenance-S1.js",
+    }
     assert json.loads((state / "cron" / "jobs.json").read_text())["activeJobIds"] == [
         "job-every",
         "job-at",
@@ -80,7 +84,7 @@ def test_apply_status_rollback_round_trip(env):
     assert digests(root) == patched
 
     result = cli(cache, "rollback", "--root", str(root))
-    assert result.exit_code == 0 and "restored 2 file(s)" in result.output
+    assert result.exit_code == 0 and "restored 3 file(s)" in result.output
     assert digests(root) == pristine
     assert list((cache / "installs").iterdir()) == []  # no record, backups or folder left
     assert cli(cache, "status", "--root", str(root)).exit_code == 1

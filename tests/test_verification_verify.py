@@ -24,13 +24,22 @@ def rec(run_id: str, status: str, error: str | None = None, summary: str | None 
     return {"runId": run_id, "jobId": job, "status": status, "error": error, "summary": summary}
 
 
-def b_report(race, live, past, final, **extra) -> dict:
+def b_report(race, live, past, final, other=None, **extra) -> dict:
+    """B's observations; `other`: the records process C left (by default what B's own sweep
+    past the grace saw)."""
     labels = ("race", "live", "live-past-grace", "final")
     observations = [
         {"label": label, "sweep": None, "records": records}
         for label, records in zip(labels, (race, live, past, final), strict=True)
     ]
-    return {"observations": observations, "catchup": True, "manual": True, **extra}
+    left = {"timedOut": False, "records": past if other is None else other}
+    return {
+        "observations": observations,
+        "catchup": True,
+        "manual": True,
+        "otherProcess": left,
+        **extra,
+    }
 
 
 def side(results, reconciles=True) -> SideResult:
@@ -78,9 +87,31 @@ def test_79196_lost_records_are_the_bug():
         "one_shot_interrupted",
         "startup_race",
         "long_live_runs",
+        "sweep_from_another_process",
     }
     assert side(scenarios).bug_reproduced
     assert "marked lost at the race sweep" in scenarios["in_flight_recurring"].failures[0][1]
+
+
+def test_a_sweep_from_another_process_must_leave_the_live_runs_running():
+    """2026.4.5 - 4.24: `openclaw tasks maintenance --apply` in a CLI process marks B's live
+    runs lost past the grace, while B itself holds them; and a C that never swept proves
+    nothing."""
+    done = [rec("cron:r:100", "failed", INTERRUPTED), rec("cron:o:101", "failed", INTERRUPTED)]
+    live = [*done, rec("cron:r:500", "running"), rec("cron:m:501", "running")]
+    spoiled = [*done, rec("cron:r:500", "lost", "backing session missing"), live[3]]
+    final = [*done, rec("cron:r:500", "succeeded"), rec("cron:m:501", "succeeded")]
+    b = b_report(race=done, live=live, past=live, final=final, other=spoiled)
+    scenarios = evaluate(A, b, [], [])
+    assert [n for n, s in scenarios.items() if not s.passed] == ["sweep_from_another_process"]
+    ((kind, message),) = scenarios["sweep_from_another_process"].failures
+    assert kind == "lost" and "by another process's sweep: cron:r:500 lost" in message
+    assert side(scenarios).bug_reproduced
+    held = evaluate(A, b_report(race=done, live=live, past=live, final=final), [], [])
+    assert all(s.passed for s in held.values())
+    b["otherProcess"] = {"timedOut": True}
+    ((kind, message),) = evaluate(A, b, [], [])["sweep_from_another_process"].failures
+    assert kind == "other" and "could not run" in message
 
 
 def test_dead_runs_left_running_are_the_bug_only_where_the_sweeper_reconciles_cron():
@@ -191,7 +222,7 @@ def test_a_rollback_that_is_not_byte_identical_fails_verify(identical, tmp_path,
         assert "FAIL" not in result.output and "NOT" not in result.output, result.output
         assert (
             "pristine release (the negative control, must show the bug): "
-            "bug reproduced, as required: 4 of 6 scenarios fail (1.0 s" in result.output
+            "bug reproduced, as required: 5 of 7 scenarios fail (1.0 s" in result.output
         )
         assert "  fails, as expected  in_flight_recurring" in result.output
         assert "verdict: as required: bug reproduced on the pristine release" in result.output

@@ -28,7 +28,9 @@ from patcher.simulation.scenarios import LOST, OTHER, STUCK, ScenarioResult, Sid
 GRACE_PLUS_MS = 6 * 60_000  # past OpenClaw's five-minute grace since the record's last event
 SWEEP_WAIT = 75.0  # the first sweep 5 s after start, then one every 60 s
 SETTLE_MIN = 10.0  # the first sweep comes 5 s after start: never judge before it
-RUN_WAIT = 150.0  # a job every minute starts within one
+# A job every minute starts within one; a busy machine and 2026.4.x's slow first agent
+# turn have taken over two (130 s seen with the real clock).
+RUN_WAIT = 240.0
 LOST_REASON = "backing session missing"
 TERMINAL = {"succeeded", "failed", "timed_out", "cancelled", "lost"}
 

@@ -308,9 +308,11 @@ def _already_calls(path: Path, edit: Edit) -> bool:
     except (OSError, NotReadable, UnicodeDecodeError) as exc:
         raise PlanRefused(f"{path} cannot be read as text ({exc}): reinstall the release.") from exc
     function = _function_node(_root(text), edit, path)
+    # A plain call or a method call (`runtime.isCronRuntimeAuthoritative()`).
+    name = re.escape(edit.skip_if_calls or "")
     call = function.find(
         kind="call_expression",
-        has={"field": "function", "regex": f"^{re.escape(edit.skip_if_calls or '')}$"},
+        has={"field": "function", "regex": rf"(^|\.){name}$"},
     )
     return call is not None
 

@@ -1,3 +1,4 @@
+import { existsSync, writeFileSync } from "node:fs";
 import { makeCronService } from "./service.mjs";
 
 // Scenario: the restart contract (docs/restart-contract.md) on the release's own code.
@@ -12,6 +13,12 @@ import { makeCronService } from "./service.mjs";
 // is still running ("race"); while the catch-up run of R and a manual run of M block in
 // their runners, after moving the clock past the grace again; and once they have ended.
 // Each observation is the list of cron task records at that moment.
+//
+// Phase "c" (a third process, as `openclaw tasks maintenance --apply` is one): while B's
+// runs are live and past the grace, B writes its clock to `otherProcess.window` and waits
+// for `otherProcess.done`; meanwhile C, on the same state dir at B's time, runs the
+// release's own maintenance as a CLI does (no cron service, no runtimeAuthoritative) and
+// reports the records as it left them.
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // How far past the grace each move of the clock goes: from the Python side (restart.py
 // GRACE_PLUS_MS), which also starts process B's clock that far ahead.
@@ -127,6 +134,7 @@ async function phaseB({ symbols, config, emit }) {
   const manual = await runners.waitFor(jobs.M, 10_000);
   observe("live", null);
   globalThis.__patcherClock.advance(config.gracePlusMs);
+  const otherProcess = config.otherProcess ? await otherProcessSweep(config.otherProcess) : null;
   await sweep("live-past-grace");
   runners.releaseAll();
   await Promise.race([started, sleep(10_000)]);
@@ -142,9 +150,27 @@ async function phaseB({ symbols, config, emit }) {
     manual,
     manualResult: manualResult ?? null,
     replayedOneShot: runners.entered.has(jobs.O),
+    otherProcess,
   };
 }
 
+// Hand the moment to process C (driven from Python) and wait until it has swept.
+async function otherProcessSweep({ window, done, timeoutMs }) {
+  writeFileSync(window, JSON.stringify({ now: Date.now() }));
+  const deadline = performance.now() + timeoutMs;
+  while (!existsSync(done)) {
+    if (performance.now() > deadline) return { timedOut: true };
+    await sleep(50);
+  }
+  return { timedOut: false };
+}
+
+async function phaseC({ symbols }) {
+  const sweep = await symbols.runTaskRegistryMaintenance();
+  return { sweep: sweep ?? null, records: cronRecords(symbols) };
+}
+
 export async function main(context) {
-  return context.config.phase === "a" ? await phaseA(context) : await phaseB(context);
+  const phases = { a: phaseA, b: phaseB, c: phaseC };
+  return await phases[context.config.phase](context);
 }

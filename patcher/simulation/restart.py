@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from patcher.cache.scratch import scratch
 from patcher.cronstore import sqlite
@@ -116,21 +118,75 @@ def _run_a(prepared: Prepared, store: Path, env: dict[str, str]) -> dict:
     ).result
 
 
-def _run_b(side: Prepared, store: Path, jobs: dict, env: dict[str, str]) -> dict:
+def _run_b(side: Prepared, store: Path, jobs: dict, env: dict[str, str], work: Path) -> dict:
     """Process B: start past the grace in A's state dir, sweep at each moment of interest.
     It runs with the same store path as A: from 2026.6.1 the SQLite cron store keys its
-    rows by that path, and a restarted gateway uses the path it used before."""
-    settings = {"phase": "b", "storePath": str(store), "jobs": jobs, "gracePlusMs": GRACE_PLUS_MS}
-    return run_harness(
-        side.node,
-        "restart.mjs",
-        {**side.symbols},
-        settings,
-        env,
-        timeout=180,
-        clock={"offsetMs": GRACE_PLUS_MS, "stepMs": CLOCK_STEP_MS},
-        optional=_optional(side),
-    ).result
+    rows by that path, and a restarted gateway uses the path it used before. While its runs
+    are live past the grace, process C sweeps from beside it (`_run_c`); what C left is
+    B's `otherProcess`."""
+    window, done = work / "other-process.window", work / "other-process.done"
+    settings = {
+        "phase": "b",
+        "storePath": str(store),
+        "jobs": jobs,
+        "gracePlusMs": GRACE_PLUS_MS,
+        "otherProcess": {"window": str(window), "done": str(done), "timeoutMs": 120_000},
+    }
+    other: dict[str, Any] = {}
+    finished = threading.Event()
+    helper = threading.Thread(
+        target=_run_c, args=(side, env, window, done, finished, other), daemon=True
+    )
+    helper.start()
+    try:
+        b = run_harness(
+            side.node,
+            "restart.mjs",
+            {**side.symbols},
+            settings,
+            env,
+            timeout=240,
+            clock={"offsetMs": GRACE_PLUS_MS, "stepMs": CLOCK_STEP_MS},
+            optional=_optional(side),
+        ).result
+    finally:
+        finished.set()
+        helper.join()
+    if b.get("otherProcess") is not None:
+        b["otherProcess"].update(other)
+    return b
+
+
+def _run_c(
+    side: Prepared,
+    env: dict[str, str],
+    window: Path,
+    done: Path,
+    finished: threading.Event,
+    out: dict[str, Any],
+) -> None:
+    """Process C, when B opens its window: the release's own task maintenance as a CLI
+    process runs it (`openclaw tasks maintenance --apply`), at B's time, on B's state."""
+    while not window.is_file():
+        if finished.wait(0.05):
+            return
+    try:
+        b_now = json.loads(window.read_text())["now"]
+        run = run_harness(
+            side.node,
+            "restart.mjs",
+            {**side.symbols},
+            {"phase": "c"},
+            env,
+            timeout=120,
+            clock={"offsetMs": b_now - time.time() * 1000, "stepMs": CLOCK_STEP_MS},
+            optional=_optional(side),
+        )
+        out.update(run.result)
+    except (HarnessError, OSError, ValueError, KeyError) as exc:
+        out["error"] = str(exc)
+    finally:
+        done.touch()
 
 
 def _store_problems(state: Path, store: Path) -> tuple[list[str], list[str]]:
@@ -182,7 +238,7 @@ def _simulate(
         # The gateway that died ran the unpatched code (apply happens under a running
         # gateway): B must derive the active ids from state.runningAtMs.
         _strip_active_ids(state, store)
-    b = _run_b(upgrade or prepared, store, a["jobs"], env)
+    b = _run_b(upgrade or prepared, store, a["jobs"], env, work)
     # After an upgrade the store is the newer release's, in its own schema, and it no
     # longer writes the activeJobIds row: the row stays as A left it.
     problems, unknown = _store_problems(state, store) if upgrade is None else (upgrade_problems, [])

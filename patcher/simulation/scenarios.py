@@ -217,8 +217,37 @@ def long_live_runs(seen: Observed, result: ScenarioResult) -> None:
     result.records = [r for r in seen.at("live-past-grace")["records"] if r["jobId"] in watched]
 
 
+def sweep_from_another_process(seen: Observed, result: ScenarioResult) -> None:
+    """5. Task maintenance run by another process (`openclaw tasks maintenance --apply`,
+    `tasks audit`: a CLI, whose cron service never started) while B's runs are live past
+    the grace marks none of them lost."""
+    other = seen.b.get("otherProcess")
+    if not other or other.get("timedOut") or other.get("error") or "records" not in other:
+        why = (other or {}).get("error") or "process C did not sweep while B's runs were live"
+        result.fail(OTHER, f"the sweep from another process could not run: {why}")
+        return
+    live = {
+        r["runId"]
+        for r in seen.at("live")["records"]
+        if r["status"] == "running" and r["runId"] not in seen.dead_ids
+    }
+    if not live:
+        result.fail(OTHER, "no run of B was live when the other process swept")
+    after = {r["runId"]: r for r in other["records"]}
+    for run_id in sorted(live):
+        record = after.get(run_id)
+        if record and record["status"] != "running":
+            kind = LOST if record["status"] == "lost" else OTHER
+            result.fail(
+                kind,
+                f"live run marked {record['status']} by another process's sweep: "
+                f"{_describe(record)}",
+            )
+    result.records = [r for r in other["records"] if r["runId"] in live]
+
+
 def no_zombies(seen: Observed, result: ScenarioResult) -> None:
-    """5. Once B's runs end, nothing is running and no active ids stay persisted."""
+    """6. Once B's runs end, nothing is running and no active ids stay persisted."""
     final = seen.at("final")
     for record in final["records"]:
         if record["status"] in ACTIVE:
@@ -233,7 +262,7 @@ def no_zombies(seen: Observed, result: ScenarioResult) -> None:
 
 
 def store_compatibility(seen: Observed, result: ScenarioResult) -> None:
-    """6. What the code wrote validates against schemas/; B started on it; a patched A
+    """7. What the code wrote validates against schemas/; B started on it; a patched A
     persisted exactly the jobs it had in flight."""
     for problem in seen.store_problems:
         result.fail(OTHER, problem)
@@ -260,6 +289,7 @@ JUDGES: tuple[Callable[[Observed, ScenarioResult], None], ...] = (
     one_shot_interrupted,
     startup_race,
     long_live_runs,
+    sweep_from_another_process,
     no_zombies,
     store_compatibility,
 )

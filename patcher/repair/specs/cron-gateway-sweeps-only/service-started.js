@@ -1,0 +1,1 @@
+	globalThis[Symbol.for("openclaw-patcher.cron-service-started")] = true;
