@@ -179,7 +179,7 @@ def _run_c(
             {"phase": "c"},
             env,
             timeout=120,
-            clock={"offsetMs": b_now - time.time() * 1000, "stepMs": CLOCK_STEP_MS},
+            clock={"offsetMs": int(b_now - time.time() * 1000), "stepMs": CLOCK_STEP_MS},
             optional=_optional(side),
         )
         out.update(run.result)
