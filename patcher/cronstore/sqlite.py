@@ -65,13 +65,13 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _connect_ro(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
     db.text_factory = _text
     return db
 
 
-def _unusable(path: Path) -> str | None:
+def unusable_file(path: Path) -> str | None:
     """Why the file at `path` cannot be a state database, before SQLite opens it (a FIFO
     would block the open; an empty file reads as a database with no tables)."""
     try:
@@ -88,14 +88,14 @@ def _unusable(path: Path) -> str | None:
     return None
 
 
-def _damage(db: sqlite3.Connection) -> str | None:
+def integrity_problem(db: sqlite3.Connection) -> str | None:
     """SQLite's own `integrity_check` (not `quick_check`, which misses an index that lost
     rows): None when the database is sound, else its first findings."""
     rows = db.execute("PRAGMA integrity_check(3)").fetchall()
     return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
 
 
-def _tables(db: sqlite3.Connection) -> set[str]:
+def table_names(db: sqlite3.Connection) -> set[str]:
     return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
@@ -110,7 +110,7 @@ def _active_row(db: sqlite3.Connection, key: str) -> str | None:
 
 def _held(db: sqlite3.Connection, key: str) -> list[str] | None:
     """The ids the row holds; None when there is no row (an invalid row was refused before)."""
-    if "plugin_state_entries" not in _tables(db):
+    if "plugin_state_entries" not in table_names(db):
         return None
     raw = _active_row(db, key)
     if raw is None:
@@ -192,24 +192,24 @@ def inspect(path: Path, key: str) -> tuple[dict[str, Any], list[Problem]]:
     """Read-only facts about the store `key` in the database at `path`, and its problems."""
     facts: dict[str, Any] = {"path": str(path), "store_key": key}
     found: list[Problem] = []
-    unusable = _unusable(path)
+    unusable = unusable_file(path)
     if unusable:
         facts["error"] = unusable
         return facts, found
     try:
-        db = _connect_ro(path)
+        db = connect_read_only(path)
     except sqlite3.Error as exc:
         facts["error"] = f"{path} cannot be opened read-only ({exc}): check its permissions."
         return facts, found
     try:
-        damage = _damage(db)
+        damage = integrity_problem(db)
         if damage:
             facts["error"] = (
                 f"{path} fails SQLite's integrity check ({damage}): nothing reads or writes "
                 "it here; restore it from a backup (OpenClaw's doctor may repair it)."
             )
             return facts, found
-        tables = _tables(db)
+        tables = table_names(db)
         facts["tables"] = sorted(tables)
         if "cron_jobs" in tables:
             _cron_rows(db, path, key, facts, found)
@@ -240,7 +240,7 @@ def delete_active_row(path: Path, key: str) -> None:
         )
 
 
-def _backup(db_path: Path) -> Path:
+def backup_database(db_path: Path) -> Path:
     """A consistent copy of the database (SQLite's backup API, WAL included), mode kept."""
     target = backup_path(db_path)
     tmp = temp_path(target)  # whole or not at all: copied under a temporary name, renamed
@@ -248,7 +248,7 @@ def _backup(db_path: Path) -> Path:
     os.close(fd)
     try:
         with (
-            contextlib.closing(_connect_ro(db_path)) as src,
+            contextlib.closing(connect_read_only(db_path)) as src,
             contextlib.closing(sqlite3.connect(tmp)) as dst,
         ):
             src.backup(dst)
@@ -260,7 +260,7 @@ def _backup(db_path: Path) -> Path:
 
 def _writable_table(db: sqlite3.Connection, path: Path) -> None:
     """Refuse a database without OpenClaw's plugin_state_entries table, as it creates it."""
-    if "plugin_state_entries" not in _tables(db):
+    if "plugin_state_entries" not in table_names(db):
         raise RefusedError(
             f"{path} has no plugin_state_entries table, which OpenClaw 2026.6.1+ creates: "
             "start the gateway once with this release, stop it, and retry."
@@ -274,10 +274,10 @@ def _writable_table(db: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def _begin(db: sqlite3.Connection, path: Path) -> None:
+def begin_write(db: sqlite3.Connection, path: Path) -> None:
     """Take the write lock, after the integrity check: it reads the whole database, and the
     gateway must not wait that long (the row we add does not depend on the rest)."""
-    damage = _damage(db)
+    damage = integrity_problem(db)
     if damage:
         raise UsageError(
             f"{path} fails SQLite's integrity check ({damage}): nothing was written; "
@@ -309,7 +309,7 @@ def migrate(location: StoreLocation, key: str, ids: list[str], *, dry_run: bool)
     database up, insert, commit. One transaction: a crash leaves the database as it was."""
     path = location.sqlite_path
     try:
-        with contextlib.closing(_connect_ro(path)) as db:
+        with contextlib.closing(connect_read_only(path)) as db:
             held = _held(db, key)
     except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} cannot be read ({exc}): run store validate.") from exc
@@ -324,13 +324,13 @@ def migrate(location: StoreLocation, key: str, ids: list[str], *, dry_run: bool)
         raise UsageError(f"{path} cannot be opened ({exc}): check its permissions.") from exc
     backup = None
     try:
-        _begin(db, path)
+        begin_write(db, path)
         _writable_table(db, path)
         held = _held(db, key)
         if held is not None:  # the gateway wrote it since our first look
             db.execute("ROLLBACK")
             return Migration(path, "already-migrated", held, kind="sqlite")
-        backup = _backup(path)
+        backup = backup_database(path)
         _insert_row(db, key, ids)
         db.execute("COMMIT")
     except BaseException as exc:

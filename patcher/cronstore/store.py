@@ -177,7 +177,7 @@ def check_single_file(path: Path) -> StoreReport:
     return StoreReport(location, "json-split" if checked.role == STATE else "json", [checked])
 
 
-def _runtime_states(report: StoreReport) -> dict[str, Any]:
+def runtime_states(report: StoreReport) -> dict[str, Any]:
     """job id -> effective runtime state, as the release's loader merges the two files."""
     by_role = {f.role: f.document.value for f in report.files if f.document}
     jobs = by_role.get(JOBS, {}).get("jobs", []) if isinstance(by_role.get(JOBS), dict) else []
@@ -200,7 +200,7 @@ def _runtime_states(report: StoreReport) -> dict[str, Any]:
 def running_job_ids(report: StoreReport) -> list[str]:
     """Ids of the jobs whose `state.runningAtMs` is set: the runs in flight when it was saved."""
     ids = []
-    for job_id, state in _runtime_states(report).items():
+    for job_id, state in runtime_states(report).items():
         running = state.get("runningAtMs") if isinstance(state, dict) else None
         is_number = isinstance(running, (int, float)) and not isinstance(running, bool)
         if is_number and math.isfinite(running) and job_id not in ids:
