@@ -171,6 +171,9 @@ async function phaseC({ symbols }) {
 }
 
 export async function main(context) {
-  const phases = { a: phaseA, b: phaseB, c: phaseC };
+  // "list": the release's own task-registry reader, nothing else (what `openclaw tasks
+  // list` shows), for checks of what another tool wrote into the registry.
+  const list = async ({ symbols }) => ({ records: cronRecords(symbols) });
+  const phases = { a: phaseA, b: phaseB, c: phaseC, list };
   return await phases[context.config.phase](context);
 }

@@ -189,6 +189,16 @@ def _run_c(
         done.touch()
 
 
+def list_cron_records(side: Prepared, state_dir: Path) -> list[dict[str, Any]]:
+    """The cron task records of `state_dir` as the release's own registry reader lists them."""
+    env = scratch_env(state_dir.parent)
+    run = run_harness(
+        side.node, "restart.mjs", {**side.symbols}, {"phase": "list"}, env, timeout=120,
+        optional=_optional(side),
+    )  # fmt: skip
+    return run.result["records"]
+
+
 def _store_problems(state: Path, store: Path) -> tuple[list[str], list[str]]:
     """What is wrong with the store B left, by schemas/; and, apart, the files of a store
     version this tool does not know (a release newer than the ones it repairs)."""
