@@ -48,6 +48,7 @@ def json_era(tmp_path):
     add_task(db, "t-error", "c", 3000)
     add_task(db, "t-state", "d", 4000)
     add_task(db, "t-none", "e", 5000)
+    add_task(db, "t-skew", "g", 8000)
     add_task(db, "t-other-runtime", "f", 6000, runtime="subagent")
     add_task(db, "t-running", "a", 7000, status="running", error=None)
     db.commit()
@@ -70,10 +71,16 @@ def json_era(tmp_path):
         {"id": j, "name": j, "enabled": True, "schedule": {"kind": "every", "everyMs": 60_000},
          "sessionTarget": "isolated", "wakeMode": "now",
          "payload": {"kind": "agentTurn", "message": "hi"}, "state": {}}
-        for j in "abcde"
+        for j in "abcdeg"
     ]  # fmt: skip
     jobs[3]["state"] = {"lastRunAtMs": 4000, "lastRunStatus": "ok", "lastDurationMs": 70}
-    jobs[4]["state"] = {"lastRunAtMs": 4999, "lastRunStatus": "ok", "lastDurationMs": 70}
+    # A minute off: another run of the job, no evidence for this one.
+    jobs[4]["state"] = {"lastRunAtMs": 5000 - 60_000, "lastRunStatus": "ok", "lastDurationMs": 70}
+    # The store's marker read 35 ms before the record's start (two clock reads, 4.25 - 7.35).
+    jobs[5]["state"] = {
+        "lastRunAtMs": 8000 - 35, "lastRunStatus": "error", "lastDurationMs": 500,
+        "lastError": "cron: job interrupted by gateway restart",
+    }  # fmt: skip
     (state / "cron" / "jobs.json").write_text(json.dumps({"version": 1, "jobs": jobs}))
     return state
 
@@ -108,6 +115,7 @@ def test_each_kind_of_evidence_restores_its_record_and_nothing_else_changes(json
     assert after["t-timeout"] == ("timed_out", 3_602_000, "cron: job execution timed out", None)
     assert after["t-error"] == ("failed", 3050, "model refused", None)
     assert after["t-state"] == ("succeeded", 4070, None, None)  # from the job's state
+    assert after["t-skew"] == ("failed", 8465, "cron: job interrupted by gateway restart", None)
     for untouched in ("t-none", "t-other-runtime", "t-running"):
         assert after[untouched] == before[untouched]
     assert [c["taskId"] for c in report["without_evidence"]] == ["t-none"]

@@ -6,9 +6,12 @@
 - Else the job's runtime state, where its last run is the record's run (`lastRunAtMs`
   equals the record's start): `lastRunStatus` / `lastStatus`, `lastDurationMs`, `lastError`.
 
-A record's start is its `started_at`; a run's start in the evidence is `runAtMs`: the same
-clock read in every release (the run id's time, the record's start and the log's
-`runAtMs` are one value per run).
+A record's start is its `started_at`; a run's start in the evidence is `runAtMs` or
+`lastRunAtMs`. Most paths read the clock once for both; some read it twice when a run
+starts (the store's running marker first, then the record: 2026.4.25 – 7.35's timer and
+startup paths, 1 – 40 ms apart), so an entry within SKEW_MS of the record's start is its
+run when no entry matches exactly. A job's runs are its interval apart (a minute and more
+in practice), so a second run never lies that close.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from patcher.files.reading import NotReadable, read_regular
 TIMEOUT_ERROR = "cron: job execution timed out"
 # How much of one job's run log is read (OpenClaw keeps 2,000 lines per job by default).
 MAX_LOG_BYTES = 64 << 20
+# The farthest apart the two clock reads of one run start have been seen, with room.
+SKEW_MS = 1_000
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,15 @@ class Evidence:
 
     def outcome(self, job_id: str, started_at: int) -> Outcome | None:
         """The run of `job_id` that started at `started_at`, finished: from its run log
-        entry, else from the job's state; None without evidence."""
+        entry, else from the job's state; the exact start first, then the nearest within
+        SKEW_MS; None without evidence."""
+        candidates: list[tuple[int, int, Outcome]] = []  # (distance, source rank, outcome)
         for entry in self._log(job_id):
-            if entry.get("action", "finished") != "finished":
-                continue
-            if _number(entry.get("runAtMs")) != started_at:
+            at = _number(entry.get("runAtMs"))
+            if entry.get("action", "finished") != "finished" or at is None:
                 continue
             found = _outcome(
-                started_at,
+                at,
                 entry.get("status"),
                 entry.get("durationMs"),
                 entry.get("error"),
@@ -100,18 +106,22 @@ class Evidence:
                 entry["__source"],
             )
             if found is not None:
-                return found
+                candidates.append((abs(at - started_at), 0, found))
         state = self._state_of(job_id)
-        if isinstance(state, dict) and _number(state.get("lastRunAtMs")) == started_at:
-            return _outcome(
-                started_at,
+        at = _number(state.get("lastRunAtMs")) if isinstance(state, dict) else None
+        if at is not None:
+            found = _outcome(
+                at,
                 state.get("lastRunStatus", state.get("lastStatus")),
                 state.get("lastDurationMs"),
                 state.get("lastError"),
                 None,
                 "job state",
             )
-        return None
+            if found is not None:
+                candidates.append((abs(at - started_at), 1, found))
+        near = sorted((c for c in candidates if c[0] <= SKEW_MS), key=lambda c: c[:2])
+        return near[0][2] if near else None
 
     def _log(self, job_id: str) -> list[dict[str, Any]]:
         if job_id not in self._logs:
