@@ -8,8 +8,12 @@ from pathlib import Path
 import click
 
 from patcher.cli.app import JSON_OPTION, ROOT_OPTION, cache_of, guarded, main, roots
+from patcher.cronstore.location import resolve_store
 from patcher.repair import commands
 from patcher.repair.reports import RepairReport, StatusReport
+from patcher.service.managers import units_for
+from patcher.service.restart import DEFAULT_WAIT_S, restart_command, restart_gateway
+from patcher.system.processes import processes_running
 
 
 def _render_outcomes(report: RepairReport) -> None:
@@ -31,6 +35,47 @@ def _render_outcomes(report: RepairReport) -> None:
             )
         if o.details.get("gateway"):
             click.echo(f"  {o.details['gateway']}")
+
+
+RESTART_OPTION = click.option(
+    "--restart",
+    is_flag=True,
+    help="Then restart the install's running gateway, once no cron run is in flight.",
+)
+WAIT_OPTION = click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WAIT_S,
+    show_default=True,
+    help="With --restart: seconds to wait for cron runs in flight to end.",
+)
+
+
+def _restart(outcomes, state_dir: str | None, restart: bool, wait_s: float, quiet: bool) -> None:
+    """With --restart, restart each changed install's running gateway (each step in the
+    outcome); without, say the exact command where one runs."""
+    changed = [o for o in outcomes if o.outcome in ("applied", "already-applied", "rolled-back")]
+    for o in changed:
+        if not processes_running(o.root):
+            continue
+        if not restart:
+            command = restart_command(o.root, units_for(o.root))
+            o.details["gateway"] = f"{o.details.get('gateway')}: {command}"
+            continue
+        location = resolve_store(Path(state_dir) if state_dir else None)
+        progress = (lambda _: None) if quiet else _progress
+        report = restart_gateway(o.root, location, wait_s=wait_s, progress=progress)
+        o.details["restart"] = report.to_json()
+        o.details["gateway"] = (
+            "the gateway was restarted and runs the changed install"
+            if report.restarted
+            else o.details.get("gateway")
+        )
+
+
+def _progress(line: str) -> None:
+    click.echo(f"  {line}", err=True)
 
 
 def _finish(report: RepairReport | StatusReport, as_json: bool) -> int:
@@ -55,10 +100,12 @@ def _finish(report: RepairReport | StatusReport, as_json: bool) -> int:
 @click.option("--state-dir", type=click.Path(), help="OpenClaw state dir whose store to migrate.")
 @click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
 @click.option("--skip-simulation", is_flag=True, help="Do not run the restart simulation.")
+@RESTART_OPTION
+@WAIT_OPTION
 @JSON_OPTION
 @click.pass_context
 @guarded
-def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
+def apply(ctx, root, state_dir, dry_run, skip_simulation, restart, wait_s, as_json) -> int:
     """Repair an install in place: patch, migrate the store, prove it, or roll back."""
     cache = cache_of(ctx)
     outcomes = [
@@ -71,6 +118,7 @@ def apply(ctx, root, state_dir, dry_run, skip_simulation, as_json) -> int:
         )
         for r in roots(root)
     ]
+    _restart(outcomes, state_dir, restart and not dry_run, wait_s, as_json)
     return _finish(RepairReport("apply", outcomes), as_json)
 
 
@@ -87,11 +135,15 @@ def status(ctx, root, as_json) -> int:
 
 @main.command()
 @ROOT_OPTION
+@click.option("--state-dir", type=click.Path(), help="With --restart: the gateway's state dir.")
+@RESTART_OPTION
+@WAIT_OPTION
 @JSON_OPTION
 @click.pass_context
 @guarded
-def rollback(ctx, root, as_json) -> int:
+def rollback(ctx, root, state_dir, restart, wait_s, as_json) -> int:
     """Restore every patched file byte-identical to the release."""
     cache = cache_of(ctx)
     outcomes = [commands.rollback(r, cache) for r in roots(root)]
+    _restart(outcomes, state_dir, restart, wait_s, as_json)
     return _finish(RepairReport("rollback", outcomes), as_json)
