@@ -138,8 +138,13 @@ def main() -> int:
         + (f"Not as required: {'; '.join(failing)}. " if failing else "")
         + "From 2026.5.12 "
         "manual runs mark their job active upstream, so `long_live_runs` passes pristine "
-        "there. Specs: `cron-active-jobs-json` for the JSON stores (affected-json*), "
-        "`cron-active-jobs-sqlite` for the SQLite store (affected-sqlite), chosen by code.",
+        "there; from 2026.4.25 only the gateway reconciles cron records, so "
+        "`sweep_from_another_process` (a CLI's `tasks maintenance --apply` beside the "
+        "gateway) passes pristine there. Specs, chosen by code: `cron-active-jobs-json` for "
+        "the JSON stores (affected-json*), with `cron-gateway-sweeps-only` where the sweeper "
+        "has no runtime-authoritative gate (affected-json); `cron-active-jobs-sqlite` for "
+        "the SQLite store (affected-sqlite); `cron-recovery-lookup` for the builds whose own "
+        "startup repair looks the record up by the wrong time (affected-recovery-key).",
         "",
         "| version | family | bug reproduced (pristine) | patched | rollback "
         "| pristine scenarios failed | substituted |",
