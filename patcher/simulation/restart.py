@@ -6,7 +6,9 @@ state dir and with the clock past the 5-minute grace, starts the real CronServic
 gateway does (start() not awaited, task maintenance configured `runtimeAuthoritative`)
 and runs the real sweep: while start() is still running (the catch-up run of R blocks in
 its runner: the startup race); while that catch-up run and a manual run of a third job M
-block, past the grace again; and after they end. Every clock read advances >= 1 ms.
+block, past the grace again; and after they end. Meanwhile, while those runs are live past
+the grace, process C runs the release's own task maintenance beside B as a CLI process does
+(`openclaw tasks maintenance --apply`). Every clock read advances >= 1 ms.
 The scenarios are judged in patcher/simulation/scenarios.py.
 """
 
