@@ -30,10 +30,10 @@ def _side(report: dict[str, Any], name: str) -> dict[str, Any] | None:
 def judge(report: dict[str, Any] | None) -> Verdict:
     """The verdict on one `verify --json` report.
 
-    An affected release must show the bug pristine (the negative control), hold every
-    scenario patched and roll back byte for byte. An already patched install (`verify
-    --root`, patched side only) must hold every scenario. Any other release must not show
-    the bug. A report with an error, an unknown code shape or no report at all fails."""
+    An affected release must show the bug pristine (the negative control; for an install
+    apply repaired, on the release rebuilt from its backups), hold every scenario patched
+    and roll back byte for byte. Any other release must not show the bug. A report with an
+    error, an unknown code shape or no report at all fails."""
     if not report:
         return Verdict(False, "no verify report was made")
     if report.get("error"):
@@ -45,11 +45,7 @@ def judge(report: dict[str, Any] | None) -> Verdict:
     if status != AFFECTED:
         return _judge_unaffected(report, status, pristine)
     if pristine is None:
-        if patched is None:
-            return Verdict(False, "neither side of the release was verified")
-        if patched.get("ok") is True:
-            return Verdict(True)
-        return Verdict(False, report.get("summary") or "the patched install fails")
+        return Verdict(False, "the pristine release was not verified: no negative control")
     if pristine.get("bug_reproduced") is not True:
         return Verdict(
             False, "negative control failed: the bug did not show on the pristine release"
