@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { makeCronService } from "./service.mjs";
 
 // Scenario: the restart contract (docs/restart-contract.md) on the release's own code.
@@ -156,7 +156,9 @@ async function phaseB({ symbols, config, emit }) {
 
 // Hand the moment to process C (driven from Python) and wait until it has swept.
 async function otherProcessSweep({ window, done, timeoutMs }) {
-  writeFileSync(window, JSON.stringify({ now: Date.now() }));
+  // Whole or not at all: C reads the file as soon as it exists.
+  writeFileSync(`${window}.tmp`, JSON.stringify({ now: Date.now() }));
+  renameSync(`${window}.tmp`, window);
   const deadline = performance.now() + timeoutMs;
   while (!existsSync(done)) {
     if (performance.now() > deadline) return { timedOut: true };
