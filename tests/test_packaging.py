@@ -4,7 +4,6 @@ non-editable install has all the code the editable checkout runs."""
 from __future__ import annotations
 
 import tomllib
-
 from conftest import REPO
 
 
