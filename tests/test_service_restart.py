@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -142,6 +141,6 @@ def test_a_run_held_longer_than_wait_refuses_the_restart(machine, tmp_path):
     result = apply(root, state, tmp_path / "cache-c", "--restart", "--wait", "1")
     assert result.exit_code == 3, result.output
     assert "still in flight after 1 s (jobs j1" in result.output
-    assert "the gateway left running" in textwrap.dedent(result.output)
+    assert "the gateway left running" in result.output
     assert _calls(calls) == [] and int(pid_file.read_text()) == before
     assert processes_running(root) == [before]

@@ -10,14 +10,14 @@
    install has no CLI of its own, the unit's manager command.
 4. check: a gateway of the install runs again in a process started after the restart
    (a process from before still runs the old code: an in-process restart, as
-   `OPENCLAW_NO_RESPAWN=1` makes it, loads nothing new) and the install's `openclaw
-   gateway status` (or the manager) says it runs.
+   `OPENCLAW_NO_RESPAWN=1` makes it, loads nothing new), and none from before is left.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -72,9 +72,7 @@ def _openclaw(root: Path) -> list[str] | None:
             break
         except (psutil.Error, OSError):
             continue
-    from shutil import which
-
-    node = node or which("node")
+    node = node or shutil.which("node")
     if node is None:
         raise EnvironmentMissing("no Node runs this install and none is on PATH: cannot run it.")
     return [node, str(entry)]

@@ -26,6 +26,7 @@ from typing import Any
 from patcher.cronstore import sqlite
 from patcher.cronstore.location import StoreLocation
 from patcher.cronstore.store import inspect_store, runtime_states
+from patcher.errors import PatcherError
 from patcher.files.reading import NotReadable, read_regular
 
 # What OpenClaw writes for a run that hit its timeout (timeoutErrorMessage()).
@@ -170,7 +171,8 @@ class Evidence:
 
     def _read_states(self) -> dict[str, Any]:
         states: dict[str, Any] = {}
-        with contextlib.suppress(Exception):  # an unreadable store is no evidence
+        # An unreadable or invalid store is no evidence: the record stays as it is.
+        with contextlib.suppress(PatcherError, OSError, ValueError):
             states.update(runtime_states(inspect_store(self.location)))
         path = self.location.sqlite_path
         if path.is_file() and not sqlite.unusable_file(path):

@@ -17,9 +17,12 @@ from pathlib import Path
 
 from patcher.cache.content import file_sha256
 from patcher.cache.scratch import scratch
+from patcher.detection.detect import detect_install
+from patcher.detection.install import open_install
 from patcher.errors import PatcherError, RefusedError
 from patcher.files.atomic import replace_file
 from patcher.repair.commands import apply, rollback
+from patcher.repair.state import marked_files
 from patcher.repair.transaction import InstallRecord, checked_backup, safe_target
 
 
@@ -76,7 +79,8 @@ def unpatched_copy(root: Path, cache: Path) -> Iterator[Path]:
     """A linked copy of the repaired install at `root` with every file the repair changed
     put back from apply's backups (each checked against its recorded hash), as `rollback`
     would: the pristine release of a repaired install, for its negative control. Refused
-    by name where the install has no record of the repair."""
+    by name where the install has no record of the repair, or where a file of the copy
+    still carries a marker of it."""
     manifest = InstallRecord(cache, root).load()
     if not manifest or not manifest.get("files"):
         raise RefusedError(
@@ -92,6 +96,12 @@ def unpatched_copy(root: Path, cache: Path) -> Iterator[Path]:
             target = safe_target(copy.resolve(), entry["path"])
             # A new file in the copy's place: the link to the install's file stays as it is.
             replace_file(target, original, target.read_bytes(), entry["mode"])
+        left = marked_files(detect_install(open_install(copy)))
+        if left:
+            raise RefusedError(
+                f"apply's backups of {root} do not restore the release: "
+                f"{', '.join(left)} still carry the repair; reinstall the release."
+            )
         yield copy
 
 
