@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from click.testing import CliRunner
 from conftest import BUNDLES, REPO
@@ -295,6 +296,64 @@ def test_a_running_gateway_is_a_node_process_running_the_installs_code(env, tmp_
             proc.kill()
             proc.wait()
     assert not set(running_gateways(root)) & {g.pid for g in gateways}
+
+
+# What OpenClaw's CLI does: respawn itself with Node flags (the child rewrites its title,
+# which on Linux overwrites its command line), and a gateway that restarts with a fresh pid
+# spawns its successor detached and exits.
+RENAMING_ENTRY = """import { spawn } from "node:child_process";
+if (process.argv[2] === "respawn") {
+  spawn(process.execPath, [process.argv[1], "child"], { stdio: "inherit" });
+} else if (process.argv[2] === "orphan") {
+  spawn(process.execPath, [process.argv[1], "child"], { detached: true, stdio: "ignore" }).unref();
+  process.exit(0);
+}
+if (process.argv[2] === "child") process.title = "openclaw-gateway";
+setTimeout(() => {}, 60_000);
+"""
+
+
+def test_a_renamed_gateway_is_found_by_its_parent_or_its_state(env, tmp_path):
+    """The respawned child, renamed `openclaw-gateway`, is found through its parent; the
+    orphaned successor of a fresh-pid restart through the state dir its environment
+    names, and only for that state."""
+    root, _state, _cache = env
+    from patcher.repair.commands import running_gateways
+
+    entry = root / "openclaw.mjs"
+    entry.write_text(RENAMING_ENTRY)
+    state = tmp_path / "gw-state"
+    state.mkdir()
+    node = shutil.which("node")
+    assert node, "the tests need Node on PATH"
+    env_of = {**os.environ, "OPENCLAW_STATE_DIR": str(state)}
+    parent = subprocess.Popen([node, str(entry), "respawn"], env=env_of)
+    subprocess.run([node, str(entry), "orphan"], env=env_of, check=True)
+
+    def renamed() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline", "environ"])
+            if (p.info["cmdline"] or [""])[0] == "openclaw-gateway"
+            and (p.info["environ"] or {}).get("OPENCLAW_STATE_DIR") == str(state)
+        ]
+
+    try:
+        for _ in range(200):
+            if len(renamed()) == 2:
+                break
+            time.sleep(0.05)
+        titled = renamed()
+        assert len(titled) == 2, "the two renamed processes did not start"
+        child = next(p.pid for p in titled if p.ppid() == parent.pid)
+        orphan = next(p.pid for p in titled if p.pid != child)
+        assert set(running_gateways(root, tmp_path / "elsewhere")) == {parent.pid, child}
+        assert set(running_gateways(root, state)) == {parent.pid, child, orphan}
+    finally:
+        for proc in renamed():
+            proc.kill()
+        parent.kill()
+        parent.wait()
 
 
 def test_apply_refuses_a_release_in_the_tools_own_cache(fake_npm, tmp_path, monkeypatch):

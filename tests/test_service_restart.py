@@ -35,6 +35,11 @@ if "restart" in sys.argv or "kickstart" in sys.argv:
     open(pid_file, "w").write(str(proc.pid))
 """
 
+# The fake gateway: answers /health on a loopback port of its own, as a gateway does.
+HEALTH_SERVER = """import http from "node:http";
+http.createServer((_, res) => res.end('{"ok":true,"status":"live"}')).listen(0, "127.0.0.1");
+"""
+
 
 @pytest.fixture
 def machine(tmp_path, monkeypatch):
@@ -44,8 +49,8 @@ def machine(tmp_path, monkeypatch):
     assert node, "the tests need a node binary on PATH"
     root = tmp_path / "install"
     shutil.copytree(BUNDLES / "2026.4.14-inline-json", root)
-    script = root / "dist" / "gateway-fake.js"
-    script.write_text("setInterval(() => {}, 1000);\n")
+    script = root / "dist" / "gateway-fake.mjs"
+    script.write_text(HEALTH_SERVER)
     home, bin_dir = tmp_path / "home", tmp_path / "bin"
     home.mkdir()
     bin_dir.mkdir()
@@ -107,6 +112,7 @@ def test_a_systemd_user_unit_is_restarted_once_no_run_is_in_flight(machine, tmp_
     assert _calls(calls) == [["systemctl", "--user", "restart", "openclaw-gateway.service"]]
     steps = [s["step"] for s in outcome["restart"]["steps"]]
     assert steps == ["find", "wait", "restart", "check"] and outcome["restart"]["restarted"]
+    assert "/health ok on port" in outcome["restart"]["steps"][-1]["detail"]
     assert int(pid_file.read_text()) != before
 
 

@@ -9,11 +9,17 @@ import click
 
 from patcher.cli.app import JSON_OPTION, ROOT_OPTION, cache_of, guarded, main, roots
 from patcher.cronstore.location import resolve_store
+from patcher.errors import PatcherError
 from patcher.repair import commands
+from patcher.repair.commands import running_gateways
 from patcher.repair.reports import RepairReport, StatusReport
 from patcher.service.managers import units_for
-from patcher.service.restart import DEFAULT_WAIT_S, restart_command, restart_gateway
-from patcher.system.processes import processes_running
+from patcher.service.restart import (
+    DEFAULT_WAIT_S,
+    gateway_environment,
+    restart_command,
+    restart_gateway,
+)
 
 
 def _render_outcomes(report: RepairReport) -> None:
@@ -57,15 +63,23 @@ def _restart(outcomes, state_dir: str | None, restart: bool, wait_s: float, quie
     outcome); without, say the exact command where one runs."""
     changed = [o for o in outcomes if o.outcome in ("applied", "already-applied", "rolled-back")]
     for o in changed:
-        if not processes_running(o.root):
+        running = running_gateways(o.root, Path(state_dir) if state_dir else None)
+        if not running:
             continue
         if not restart:
-            command = restart_command(o.root, units_for(o.root))
+            command = restart_command(o.root, running, units_for(o.root))
             o.details["gateway"] = f"{o.details.get('gateway')}: {command}"
             continue
-        location = resolve_store(Path(state_dir) if state_dir else None)
+        # The store of the gateway that runs: --state-dir, else the one it was started with.
+        running_in = state_dir or gateway_environment(running).get("OPENCLAW_STATE_DIR")
+        location = resolve_store(Path(running_in) if running_in else None)
         progress = (lambda _: None) if quiet else _progress
-        report = restart_gateway(o.root, location, wait_s=wait_s, progress=progress)
+        try:
+            report = restart_gateway(o.root, location, wait_s=wait_s, progress=progress)
+        except PatcherError as exc:
+            done = "repaired" if o.outcome != "rolled-back" else "rolled back"
+            why = f"{o.root} is {done}, but its gateway was not restarted: {exc}"
+            raise type(exc)(why) from exc
         o.details["restart"] = report.to_json()
         o.details["gateway"] = (
             "the gateway was restarted and runs the changed install"

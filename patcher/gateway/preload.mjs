@@ -28,9 +28,29 @@ if (scratchTmp) {
   }
 }
 
+// A gateway that restarts itself with a fresh pid (SIGUSR1 without OPENCLAW_NO_RESPAWN)
+// spawns its successor and exits: the successor's parent changes by design. Where the run
+// allows that, $OPENCLAW_PATCHER_OWNER_PID names the check's own process, and a process
+// whose parent changed lives on while that owner does.
 const parent = process.ppid;
+const owner = Number(process.env.OPENCLAW_PATCHER_OWNER_PID || 0);
+const ownerAlive = () => {
+  try {
+    // A killed owner not yet reaped is a zombie, which kill(pid, 0) still finds (Linux).
+    const stat = readFileSync(`/proc/${owner}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
+  } catch {
+    // no /proc (macOS), or the owner is gone: kill(pid, 0) says which
+  }
+  try {
+    process.kill(owner, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+};
 setInterval(() => {
-  if (process.ppid !== parent) process.kill(process.pid, "SIGKILL");
+  if (process.ppid !== parent && !(owner > 0 && ownerAlive())) process.kill(process.pid, "SIGKILL");
 }, 1000).unref();
 
 const file = process.env.OPENCLAW_PATCHER_CLOCK_FILE;

@@ -1,7 +1,8 @@
 """One real `openclaw gateway run` of an install, in a scratch state, on loopback only.
 
 The gateway starts in the foreground (`OPENCLAW_NO_RESPAWN=1`: the pid started is the
-gateway) in its own process group, with a scratch `OPENCLAW_STATE_DIR`, `HOME` and `TMPDIR`
+gateway, unless the run lets it restart with a fresh pid as a user's does) in its own
+process group, with a scratch `OPENCLAW_STATE_DIR`, `HOME` and `TMPDIR`
 (never the user's), channels, Gmail, canvas, browser control and Bonjour off, npm offline
 (2026.4.x installs plugins' dependencies at start), and a configuration that binds
 loopback, authenticates with a throwaway token and sends model calls to this tool's own
@@ -30,6 +31,7 @@ from typing import Any
 
 from patcher.errors import EnvironmentMissing
 from patcher.gateway.model import MODEL_ID, ModelServer
+from patcher.system.processes import processes_running
 
 PRELOAD = Path(str(files("patcher.gateway") / "preload.mjs"))
 PROVIDER = "patcher"
@@ -68,6 +70,9 @@ class GatewayRun:
     process: subprocess.Popen | None = None
     starts: int = 0
     real_clock: bool = False  # wait out the grace for real instead of moving the clock
+    # Let the gateway restart itself with a fresh pid (SIGUSR1), as a user's gateway does;
+    # else (the scenarios) an in-process restart, so this Popen stays the gateway.
+    respawn: bool = False
 
     @property
     def state(self) -> Path:
@@ -124,7 +129,6 @@ class GatewayRun:
             TMPDIR=str(self.scratch / "tmp"),
             OPENCLAW_STATE_DIR=str(self.state),
             OPENCLAW_CONFIG_PATH=str(self.state / "openclaw.json"),
-            OPENCLAW_NO_RESPAWN="1",
             OPENCLAW_SKIP_CHANNELS="1",
             OPENCLAW_SKIP_GMAIL_WATCHER="1",
             OPENCLAW_SKIP_CANVAS_HOST="1",
@@ -139,6 +143,10 @@ class GatewayRun:
             OPENCLAW_PATCHER_SCRATCH_TMP=str(self.scratch / "tmp"),
             NODE_OPTIONS=f"--import={PRELOAD.as_uri()}",
         )
+        if self.respawn:
+            env["OPENCLAW_PATCHER_OWNER_PID"] = str(os.getpid())  # preload.mjs, point 3
+        else:
+            env["OPENCLAW_NO_RESPAWN"] = "1"
         return env
 
     def healthy(self, within: float = 30.0) -> bool:
@@ -200,14 +208,18 @@ class GatewayRun:
         return " | ".join(ln.strip() for ln in text.strip().splitlines()[-lines:]) or "no output"
 
     def kill(self) -> None:
-        """SIGKILL the gateway's whole process group (what a crash or an OOM kill does)."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=30)
-        self.process = None
+        """SIGKILL the gateway's whole process group (what a crash or an OOM kill does), and
+        any successor it respawned into a session of its own."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=30)
+            self.process = None
+        if self.respawn:
+            for pid in processes_running(self.root, self.state):  # the copy is this run's own
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run the install's own CLI (`node openclaw.mjs ARGS`) against this gateway."""

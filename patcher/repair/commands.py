@@ -16,7 +16,7 @@ from typing import Any
 from patcher.cache.content import is_cached_release
 from patcher.cache.layout import store_lock
 from patcher.cache.scratch import scratch
-from patcher.cronstore.location import resolve_store
+from patcher.cronstore.location import resolve_state_dir, resolve_store
 from patcher.cronstore.store import migrate_store
 from patcher.detection.detect import Detection, detect_install, detect_installs
 from patcher.detection.families import AFFECTED, UNKNOWN
@@ -74,13 +74,18 @@ def _writable(paths: list[Path]) -> None:
             )
 
 
-def running_gateways(root: Path) -> list[int]:
-    """Pids of processes running this install's code (patcher.system.processes)."""
-    return processes_running(root)
+def running_gateways(root: Path, state_dir: Path | None = None) -> list[int]:
+    """Pids of processes running this install's code (patcher.system.processes), counting
+    renamed gateways on `state_dir` (default: the one the environment names)."""
+    try:
+        state = state_dir if state_dir is not None else resolve_state_dir()
+    except PatcherError:
+        state = None
+    return processes_running(root, state)
 
 
-def _gateway_note(root: Path) -> str:
-    pids = running_gateways(root)
+def _gateway_note(root: Path, state_dir: Path | None = None) -> str:
+    pids = running_gateways(root, state_dir)
     if not pids:
         return "no process from this install is running: the change takes effect at its next start"
     return (
@@ -151,6 +156,7 @@ def _apply(
             raise RefusedError(f"the install carries the patch but its record says {state}: {why}.")
         # A run killed after the files were in place may not have migrated the store yet.
         details["store"] = None if dry_run else _migrate_store(state_dir, cache, steps)
+        details["gateway"] = _gateway_note(install.root, state_dir)
         message = "already applied: no byte changed"
         return Outcome(install.root, install.version, "already-applied", message, details)
     if dry_run:
@@ -167,7 +173,7 @@ def _apply(
     except BaseException:
         rollback_files(record, record.load() or {}, steps, force=True)
         raise
-    details["gateway"] = _gateway_note(install.root)
+    details["gateway"] = _gateway_note(install.root, state_dir)
     return Outcome(install.root, install.version, "applied", "applied", details)
 
 
