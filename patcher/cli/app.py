@@ -32,6 +32,54 @@ ROOT_OPTION = click.option(
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
+# What every command may exit with besides its own 0 and 1 (README, "Exit codes").
+COMMON_CODES = {
+    2: "usage or invalid input",
+    3: "refused (an unknown code shape, a lock held, no rights...)",
+    4: "missing environment (npm, disk space)",
+    130: "interrupted",
+}
+
+
+def epilog(codes: dict[int, str], *examples: str) -> str:
+    """A command's help epilog: its exit codes and examples, kept as written (`\\b`)."""
+    lines = ["\b", "Exit codes:"]
+    for code, meaning in sorted({**COMMON_CODES, **codes}.items()):
+        lines.append(f"  {code:<4} {meaning}")
+    lines += ["", "\b", "Examples:", *(f"  {e}" for e in examples)]
+    return "\n".join(lines)
+
+
+def _set_cache(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_root().obj["cache_dir"] = value
+
+
+class PatcherGroup(click.Group):
+    """A group whose every command also takes `--cache-dir`, after its name as before it."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(
+            p.name == "cache_dir_here" for p in cmd.params
+        ):
+            cmd.params.append(
+                click.Option(
+                    ["--cache-dir", "cache_dir_here"],
+                    type=click.Path(file_okay=False),
+                    expose_value=False,
+                    is_eager=True,
+                    callback=_set_cache,
+                    help=CACHE_HELP,
+                )
+            )
+        if cmd.help and not cmd.short_help:  # the whole first sentence, not cut at 45 chars
+            cmd.short_help = " ".join(cmd.help.strip().split("\n\n")[0].split()).split(". ")[0]
+        super().add_command(cmd, name)
+
+    def group(self, *args, **kwargs):  # subgroups hand the option down too
+        kwargs.setdefault("cls", PatcherGroup)
+        return super().group(*args, **kwargs)
+
 
 def _guarded(fn: Callable[..., int]) -> Callable[..., None]:
     """Map expected failures to one sentence and their exit code; never show a traceback."""
@@ -91,7 +139,16 @@ def _write_crash_log(exc: BaseException) -> Path:
 guarded = _guarded
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=PatcherGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=epilog(
+        {0: "ok", 1: "a check failed (see each command's --help)"},
+        "openclaw-patcher status",
+        "openclaw-patcher apply --restart",
+        "openclaw-patcher verify --release 2026.4.22",
+    ),
+)
 @click.version_option(__version__, prog_name="openclaw-patcher")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help=CACHE_HELP)
 @click.pass_context

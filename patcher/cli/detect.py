@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from patcher.cli.app import cache_of, guarded, main
+from patcher.cli.app import cache_of, epilog, guarded, main
 from patcher.detection.install import no_install_found, open_install
 from patcher.repair import commands
 from patcher.repair.reports import DetectReport
@@ -41,7 +41,13 @@ def _render(report: DetectReport) -> None:
             click.echo(f"  note: {note}")
 
 
-@main.command()
+@main.command(
+    epilog=epilog(
+        {0: "installs found and judged", 1: "no install found"},
+        "openclaw-patcher detect",
+        "openclaw-patcher detect --root ~/.npm-global/lib/node_modules/openclaw --json",
+    )
+)
 @click.option("--root", type=click.Path(), help="An OpenClaw package root (skips discovery).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context

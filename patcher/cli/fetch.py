@@ -5,11 +5,16 @@ from __future__ import annotations
 import click
 
 from patcher.cache.releases import fetch_release
-from patcher.cli.app import cache_of, guarded, main
+from patcher.cli.app import cache_of, epilog, guarded, main
 from patcher.errors import EXIT_OK
 
 
-@main.command()
+@main.command(
+    epilog=epilog(
+        {0: "fetched (or cached); its package root printed"},
+        'openclaw-patcher detect --root "$(openclaw-patcher fetch 2026.4.14)"',
+    )
+)
 @click.argument("version")
 @click.pass_context
 @guarded

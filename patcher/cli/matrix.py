@@ -11,7 +11,7 @@ import click
 
 from patcher.cache import releases
 from patcher.cache.content import parse_size
-from patcher.cli.app import cache_of, guarded, main
+from patcher.cli.app import cache_of, epilog, guarded, main
 from patcher.errors import EXIT_OK, PatcherError, UsageError
 from patcher.files.atomic import check_destination
 from patcher.matrix import reports
@@ -25,7 +25,12 @@ def _emit(text: str, destination: Path | None) -> None:
         m.write_report(text, destination)
 
 
-@main.command()
+@main.command(
+    epilog=epilog(
+        {0: "every release as required", 1: "a release failed its verdict or was not verified"},
+        "openclaw-patcher matrix --versions '>=2026.4.5,<2026.8' --format junit --output m.xml",
+    )
+)
 @click.option(
     "--versions",
     "spec",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from patcher.cli.app import JSON_OPTION, ROOT_OPTION, cache_of, guarded, main, roots
+from patcher.cli.app import JSON_OPTION, ROOT_OPTION, cache_of, epilog, guarded, main, roots
 from patcher.cronstore.location import resolve_store
 from patcher.errors import PatcherError
 from patcher.repair import commands
@@ -109,7 +109,16 @@ def _finish(report: RepairReport | StatusReport, as_json: bool) -> int:
     return report.exit_code
 
 
-@main.command()
+@main.command(
+    epilog=epilog(
+        {
+            0: "applied, already applied or nothing to repair",
+            1: "the restart simulation failed on the patched install: every file rolled back",
+        },
+        "openclaw-patcher apply --dry-run",
+        "openclaw-patcher apply --restart --wait 600",
+    )
+)
 @ROOT_OPTION
 @click.option("--state-dir", type=click.Path(), help="OpenClaw state dir whose store to migrate.")
 @click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
@@ -136,7 +145,16 @@ def apply(ctx, root, state_dir, dry_run, skip_simulation, restart, wait_s, as_js
     return _finish(RepairReport("apply", outcomes), as_json)
 
 
-@main.command()
+@main.command(
+    epilog=epilog(
+        {
+            0: "every install repaired or not affected",
+            1: "an affected install is not repaired",
+            3: "an install drifted from its record, or of an unknown code shape",
+        },
+        "openclaw-patcher status --json",
+    )
+)
 @ROOT_OPTION
 @JSON_OPTION
 @click.pass_context
@@ -147,7 +165,12 @@ def status(ctx, root, as_json) -> int:
     return _finish(StatusReport([commands.status(r, cache) for r in roots(root)]), as_json)
 
 
-@main.command()
+@main.command(
+    epilog=epilog(
+        {0: "restored byte for byte (or nothing to roll back)"},
+        "openclaw-patcher rollback --restart",
+    )
+)
 @ROOT_OPTION
 @click.option("--state-dir", type=click.Path(), help="With --restart: the gateway's state dir.")
 @RESTART_OPTION

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from patcher.cache.layout import store_lock
-from patcher.cli.app import JSON_OPTION, cache_of, guarded, main
+from patcher.cli.app import JSON_OPTION, cache_of, epilog, guarded, main
 from patcher.cronstore.location import resolve_store
 from patcher.cronstore.model import Migration
 from patcher.cronstore.store import StoreReport, check_single_file, inspect_store, migrate_store
@@ -48,7 +48,13 @@ def store() -> None:
     """Validate the cron store and migrate it to carry activeJobIds."""
 
 
-@store.command("validate")
+@store.command(
+    "validate",
+    epilog=epilog(
+        {0: "valid", 2: "invalid or unreadable", 3: "a store version this tool does not know"},
+        "openclaw-patcher store validate --state-dir ~/.openclaw --json",
+    ),
+)
 @click.option("--state-dir", type=click.Path(), help=STATE_DIR_HELP)
 @click.option("--file", "file_", type=click.Path(), help="Validate this one store file.")
 @JSON_OPTION
@@ -92,7 +98,13 @@ def _render_migration(result: Migration, dry_run: bool) -> None:
         )
 
 
-@store.command("migrate")
+@store.command(
+    "migrate",
+    epilog=epilog(
+        {0: "migrated (backed up first), or nothing to migrate"},
+        "openclaw-patcher store migrate --dry-run",
+    ),
+)
 @click.option("--state-dir", type=click.Path(), help=STATE_DIR_HELP)
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @JSON_OPTION

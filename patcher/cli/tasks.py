@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from patcher.cache.layout import store_lock
-from patcher.cli.app import JSON_OPTION, cache_of, guarded, main
+from patcher.cli.app import JSON_OPTION, cache_of, epilog, guarded, main
 from patcher.cli.store import STATE_DIR_HELP
 from patcher.cronstore.location import resolve_store
 from patcher.errors import EXIT_OK
@@ -37,7 +37,17 @@ def _render(report: RepairReport) -> None:
         click.echo(f"backup of the database before the change: {report.backup}")
 
 
-@tasks.command("repair")
+@tasks.command(
+    "repair",
+    epilog=epilog(
+        {
+            0: "restored what has evidence (or nothing to repair)",
+            2: "the registry is corrupt",
+            3: "the gateway holds the registry's write lock",
+        },
+        "openclaw-patcher tasks repair --dry-run",
+    ),
+)
 @click.option("--state-dir", type=click.Path(), help=STATE_DIR_HELP)
 @click.option("--dry-run", is_flag=True, help="List what would change; write nothing.")
 @JSON_OPTION

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from patcher.cache.releases import fetch_release
-from patcher.cli.app import JSON_OPTION, cache_of, guarded, main
+from patcher.cli.app import JSON_OPTION, cache_of, epilog, guarded, main
 from patcher.detection.families import AFFECTED
 from patcher.errors import UsageError
 from patcher.verification.verify import VerifyReport, verify_install
@@ -77,7 +77,17 @@ def _progress(message: str) -> None:
     click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
 
-@main.command()
+@main.command(
+    epilog=epilog(
+        {
+            0: "as required: the pristine side shows the bug where affected, the patched side "
+            "holds, rollback is byte-identical",
+            1: "not as required",
+        },
+        "openclaw-patcher verify --release 2026.4.22",
+        "openclaw-patcher verify --root /usr/lib/node_modules/openclaw --json",
+    )
+)
 @click.option("--root", type=click.Path(), help="Verify this install, with its own node_modules.")
 @click.option("--release", "version", help="Fetch this release with the npm CLI and verify it.")
 @click.option(
