@@ -17,3 +17,32 @@ FAILURES = [
 @pytest.mark.parametrize(("args", "code", "words"), FAILURES)
 def test_verify_fails_with_its_code_one_sentence_and_no_file_changed(cli_env, args, code, words):
     assert_fails_cleanly(cli_env, args, code, words)
+
+
+def test_stage_lines_go_to_stderr_and_are_silent_under_json(cli_env, monkeypatch):
+    """The stages reach stderr as they happen; --json keeps quiet unless --progress asks."""
+    import json
+
+    from click.testing import CliRunner
+
+    import patcher.cli.verify as cli_verify
+    from patcher.cli import main
+    from patcher.verification.verify import VerifyReport
+
+    def fake_verify(root, cache, *, fetched, progress):
+        progress("pristine side: ...")
+        progress("patched side: ...")
+        return VerifyReport(root, "2026.4.14", "affected", "affected-json")
+
+    monkeypatch.setattr(cli_verify, "verify_install", fake_verify)
+
+    def run(*extra):
+        args = ["--cache-dir", str(cli_env["cache"]), "verify", "--root", str(cli_env["root"])]
+        return CliRunner().invoke(main, [*args, *extra])
+
+    text = run()
+    assert "pristine side" in text.stderr and "pristine side" not in text.stdout
+    quiet = run("--json")
+    assert quiet.stderr == "" and json.loads(quiet.stdout)["schema"] == "openclaw-patcher/verify/1"
+    asked = run("--json", "--progress")
+    assert "] patched side" in asked.stderr and json.loads(asked.stdout)

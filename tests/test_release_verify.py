@@ -39,12 +39,17 @@ def test_verify_release(verify_case, release_cache):
     version, affected, _ = verify_case
     before = outside_writes()
     result = CliRunner().invoke(
-        main, ["--cache-dir", str(release_cache), "verify", "--release", version, "--json"]
-    )
+        main,
+        ["--cache-dir", str(release_cache), "verify", "--release", version, "--json",
+         "--progress"],
+    )  # fmt: skip
     # Every write of the simulation stayed inside its scratch folder.
     assert outside_writes() == before
     assert result.exit_code in (0, 1), result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # the stages went to stderr, as asked
+    stages = [line.split("] ", 1)[1].split(":")[0] for line in result.stderr.splitlines()]
+    expected = ["pristine side", "patched side", "rollback check"] if affected else []
+    assert [s for s in stages if s in expected] == expected and stages[-1] == "done", stages
     assert report["version"] == version
     pristine = report["pristine"]
     assert pristine["bug_reproduced"] is affected, json.dumps(pristine, indent=1)

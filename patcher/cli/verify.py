@@ -77,6 +77,10 @@ def _progress(message: str) -> None:
     click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
 
+def _silent(_message: str) -> None:
+    pass
+
+
 @main.command(
     epilog=epilog(
         {
@@ -103,6 +107,11 @@ def _progress(message: str) -> None:
     help="With --gateway: move the clock past the grace, or wait it out (~15 min a side).",
 )
 @JSON_OPTION
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Stage lines on stderr (default: on, off with --json).",
+)
 @click.pass_context
 @guarded
 def verify(
@@ -112,6 +121,7 @@ def verify(
     gateway: bool,
     clock: str,
     as_json: bool,
+    progress: bool | None,
 ) -> int:
     """Run the restart scenarios on a release's own code: pristine, patched, rolled back."""
     if bool(root) == bool(version):
@@ -120,18 +130,20 @@ def verify(
         raise UsageError("--clock goes with --gateway: the simulation moves its own clock.")
     cache = cache_of(ctx)
     fetch_notes: list[str] = []
+    say = _progress if (progress if progress is not None else not as_json) else _silent
     if gateway:
         from patcher.gateway.verify import full_install, verify_gateway
 
-        target, stand_ins = (
-            full_install(version, cache, _progress) if version else (Path(root), None)
-        )
+        target, stand_ins = full_install(version, cache, say) if version else (Path(root), None)
         report = verify_gateway(
-            target, cache, _progress, real_clock=clock == "real", substitutions=stand_ins
+            target, cache, say, real_clock=clock == "real", substitutions=stand_ins
         )
     else:
+        if version:
+            say(f"fetching openclaw@{version} with the npm CLI (cached after the first time)")
         target = fetch_release(version, cache, fetch_notes) if version else Path(root)
-        report = verify_install(target, cache, fetched=bool(version))
+        report = verify_install(target, cache, fetched=bool(version), progress=say)
+        say("done")
     report.notes[:0] = fetch_notes
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

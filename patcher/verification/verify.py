@@ -9,6 +9,7 @@ then rolled back and compared file by file. The verdict is patcher/verification/
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from patcher.simulation.restart import STATE_REPAIR, prepare_release, simulate, 
 from patcher.simulation.scenarios import SideResult, side_summary
 from patcher.verification.copies import repaired_copy, rolled_back_identical, unpatched_copy
 from patcher.verification.verdict import Verdict, judge
+
+Progress = Callable[[str], None]
 
 VERIFY_SCHEMA = "openclaw-patcher/verify/1"
 
@@ -77,14 +80,17 @@ class VerifyReport:
         }
 
 
-def verify_install(root: Path, cache: Path, *, fetched: bool) -> VerifyReport:
-    """Detect the release at `root`, run the scenarios on it, and give the verdict.
+def verify_install(
+    root: Path, cache: Path, *, fetched: bool, progress: Progress = lambda _: None
+) -> VerifyReport:
+    """Detect the release at `root`, run the scenarios on it, and give the verdict; each
+    stage is told to `progress` as it starts.
 
     A fetched release (`--release`) gets its dependencies installed into the cache; an
     existing install (`--root`) runs with its own node_modules.
     """
     with remembered():  # detect, prepare, plan and the copy's apply scan the same files
-        return _verify_install(root, cache, fetched)
+        return _verify_install(root, cache, fetched, progress)
 
 
 def _note_substitutions(report: VerifyReport, prepared: Prepared) -> None:
@@ -112,7 +118,8 @@ def _planned(detection: Detection, report: VerifyReport) -> tuple[list, Plan | N
         return specs, None
 
 
-def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
+def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) -> VerifyReport:
+    progress(f"detecting the cron code of {root}")
     detection = detect_install(open_install(root))
     install, verdict = detection.install, detection.verdict
     report = VerifyReport(install.root, install.version, verdict.status, verdict.family)
@@ -128,10 +135,13 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
     reconciles = bool(detection.bundles.facts("sweeper").get("cron_branch"))
     specs, patched_plan = _planned(detection, report)
     if patched_plan is not None and patched_plan.applied and not fetched:
-        _verify_repaired_install(report, install.root, cache, reconciles, patched_plan)
+        _verify_repaired_install(report, install.root, cache, reconciles, patched_plan, progress)
         return report
     deps_key = install.version if fetched else None
+    if fetched:
+        progress("installing the packages its cron code imports (cached after the first time)")
     pristine = prepare_release(install.root, cache, deps_key)
+    progress("pristine side: the restart scenarios on the release (the negative control)")
     report.pristine = verify_root(
         install.root, cache, deps_key, cron_reconciliation=reconciles, like=pristine
     )
@@ -152,16 +162,24 @@ def _verify_install(root: Path, cache: Path, fetched: bool) -> VerifyReport:
             f"plan on this release ({report.notes[-1]})"
         )
     else:
-        _verify_patched_copy(report, install.root, cache, pristine, reconciles, patched_plan)
+        _verify_patched_copy(
+            report, install.root, cache, pristine, reconciles, patched_plan, progress
+        )
     return report
 
 
 def _verify_repaired_install(
-    report: VerifyReport, root: Path, cache: Path, reconciles: bool, the_plan: Plan
+    report: VerifyReport,
+    root: Path,
+    cache: Path,
+    reconciles: bool,
+    the_plan: Plan,
+    progress: Progress,
 ) -> None:
     """verify --root on an install `apply` repaired: the patched side is the install as it
     is; the negative control runs on a copy put back from apply's backups (what rollback
     would restore), which must show the bug."""
+    progress("pristine side: the release rebuilt from apply's backups (the negative control)")
     with unpatched_copy(root, cache) as copy:
         pristine = prepare_release(copy, cache, None)
         report.pristine = verify_root(
@@ -170,6 +188,7 @@ def _verify_repaired_install(
         _note_substitutions(report, pristine)
     # unpatched_copy checked that the backups restore the release, as rollback would.
     report.rollback_identical = True
+    progress("patched side: the restart scenarios on the repaired install")
     report.patched = verify_root(
         root,
         cache,
@@ -219,8 +238,10 @@ def _verify_patched_copy(
     pristine: Prepared,
     reconciles: bool,
     the_plan: Plan,
+    progress: Progress,
 ) -> None:
     """The patched side on a scratch copy repaired by `apply`, then its rollback."""
+    progress("patched side: the restart scenarios on a copy repaired by apply")
     with repaired_copy(root, cache) as copy:
         report.patched = verify_root(
             copy,
@@ -232,6 +253,7 @@ def _verify_patched_copy(
             unpatched=pristine,
             like=pristine,
         )
+        progress("rollback check: the copy rolled back must match the release byte for byte")
         report.rollback_identical = rolled_back_identical(copy, root, cache)
     if report.patched.ok and report.rollback_identical:
         report.summary = (
