@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from patcher.cache.releases import fetch_release
+from patcher.cache.layout import release_dir
+from patcher.cache.releases import check_version_text, fetch_release
 from patcher.cli.app import cache_of, epilog, guarded, main
 from patcher.errors import EXIT_OK
 
@@ -21,7 +22,11 @@ from patcher.errors import EXIT_OK
 def fetch(ctx: click.Context, version: str) -> int:
     """Fetch a release with the npm CLI into the cache and print its package root."""
     notes: list[str] = []
-    root = fetch_release(version, cache_of(ctx), notes)
+    cache = cache_of(ctx)
+    check_version_text(version)
+    if not (release_dir(cache, version) / "package" / "package.json").is_file():
+        click.echo(f"fetching openclaw@{version} with the npm CLI", err=True)
+    root = fetch_release(version, cache, notes)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(str(root))

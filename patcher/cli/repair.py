@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
@@ -89,7 +90,7 @@ def _restart(outcomes, state_dir: str | None, restart: bool, wait_s: float, quie
 
 
 def _progress(line: str) -> None:
-    click.echo(f"  {line}", err=True)
+    click.echo(f"[{time.strftime('%H:%M:%S')}] {line}", err=True)
 
 
 def _finish(report: RepairReport | StatusReport, as_json: bool) -> int:
@@ -138,6 +139,7 @@ def apply(ctx, root, state_dir, dry_run, skip_simulation, restart, wait_s, as_js
             dry_run=dry_run,
             skip_simulation=skip_simulation,
             state_dir=Path(state_dir) if state_dir else None,
+            progress=(lambda _: None) if as_json else _progress,
         )
         for r in roots(root)
     ]

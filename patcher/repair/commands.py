@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,10 @@ def apply(
     skip_simulation: bool = False,
     state_dir: Path | None = None,
     steps: Steps | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> Outcome:
-    """Repair the install at `root` (see the module docstring), holding its lock."""
+    """Repair the install at `root` (see the module docstring), holding its lock; the
+    long stages are told to `progress` as they start."""
     install = open_install(root)
     if not dry_run and is_cached_release(install.root, cache):
         raise RefusedError(
@@ -123,7 +126,7 @@ def apply(
         )
     record = InstallRecord(cache, install.root)
     with record.lock():
-        return _apply(install, record, cache, dry_run, skip_simulation, state_dir, steps)
+        return _apply(install, record, cache, dry_run, skip_simulation, state_dir, steps, progress)
 
 
 def _apply(
@@ -134,9 +137,13 @@ def _apply(
     skip_simulation: bool,
     state_dir: Path | None,
     steps: Steps | None,
+    progress: Callable[[str], None],
 ) -> Outcome:
     steps = steps or Steps()
+    if state_dir is not None:
+        resolve_store(state_dir)  # a --state-dir that is none is refused before any write
     recovered = None if dry_run else recover(record, steps)
+    progress(f"detecting the cron code of {install.root}")
     detection = detect_install(install)
     verdict = detection.verdict
     details: dict[str, Any] = {"recovered": recovered}
@@ -164,10 +171,12 @@ def _apply(
         message = "dry run: nothing written"
         return Outcome(install.root, install.version, "would-apply", message, details)
     meta = {"version": install.version, "family": verdict.family, "specs": [s.id for s in specs]}
+    progress("checking and writing the patched files (backed up first)")
     manifest = _write_patch(install, record, cache, the_plan, meta, steps, skip_simulation)
     try:
         details["store"] = _migrate_store(state_dir, cache, steps)
         if not skip_simulation:
+            progress("proving the repair: the restart simulation on the patched install")
             details["simulation"] = _prove(install, cache, steps, the_plan)
             record.write({**manifest, "state": "applied"}, steps)  # proven
     except BaseException:
