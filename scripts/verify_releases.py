@@ -130,7 +130,7 @@ def main() -> int:
         "patched: does a scratch copy repaired by `apply` hold every scenario of the restart "
         "contract; rollback: does `rollback` give that copy back byte-identical, every file. "
         "Substituted: packages the build pins at a version the registry npm used does not "
-        'publish, and what stood in for them in the harness (see README, "Builds whose '
+        'publish, and what stood in for them in the harness (see docs/verify.md, "Builds whose '
         'pins are not published").',
         f"Result: {len(rows) - bad} of {len(rows)} builds as required ({counts['pre']} "
         f"pre-releases); {counts['affected']} affected builds repaired and proven; "
