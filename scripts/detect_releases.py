@@ -3,8 +3,9 @@
     python scripts/detect_releases.py [--from 2026.3.1] [--to 2026.9.6] [--jobs 4]
         [--output docs/detect-releases.md] [--prune]
 
-Releases are fetched with the npm CLI into the cache (see docs/release-cache.md). Prints one line per
-release, writes a Markdown table, and exits 1 when any release differs from the facts.
+Releases are fetched with the npm CLI into the cache (see docs/release-cache.md). Prints one
+line per release, writes a Markdown table, and exits 1 when any release differs from the
+facts.
 `--prune` removes each extracted release after it is judged (the tarballs stay cached).
 """
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from patcher.files.jsonio import MAX_DEPTH, depth, dumps, js_number, parse_text
+from patcher.files.jsonio import MAX_DEPTH, dumps, js_number, nests_deeper, parse_text
 
 NODE = shutil.which("node")
 
@@ -89,10 +89,11 @@ def test_documents_are_written_byte_for_byte_as_json_stringify():
 
 
 @pytest.mark.parametrize("levels", [MAX_DEPTH, MAX_DEPTH + 1, 5000])
-def test_depth_is_measured_without_recursion_and_bounded(levels):
+def test_depth_is_bounded(levels):
     text = "[" * levels + "]" * levels
     if levels <= MAX_DEPTH:
-        assert depth(parse_text(text)[0]) == levels
+        value = parse_text(text)[0]
+        assert not nests_deeper(value, levels) and nests_deeper(value, levels - 1)
     else:
         with pytest.raises(ValueError, match="nested deeper than"):
             parse_text(text)

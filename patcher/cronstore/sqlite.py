@@ -33,7 +33,7 @@ from patcher.cronstore.location import StoreLocation
 from patcher.cronstore.model import Migration
 from patcher.errors import RefusedError, UsageError
 from patcher.files.atomic import backup_path, temp_path
-from patcher.files.jsonio import MAX_DEPTH, depth
+from patcher.files.jsonio import MAX_DEPTH, nests_deeper
 from patcher.files.validation import Problem, problems
 
 PLUGIN_ID = "openclaw-patcher"
@@ -137,7 +137,7 @@ def _json_object(raw: Any, pointer: str, found: list[Problem]) -> Any:
     except (TypeError, ValueError):
         found.append(Problem(pointer, "is not JSON"))
         return None
-    if depth(value) > MAX_DEPTH:
+    if nests_deeper(value, MAX_DEPTH):
         found.append(Problem(pointer, f"is nested deeper than {MAX_DEPTH} levels"))
         return None
     if not isinstance(value, dict):

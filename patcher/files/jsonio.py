@@ -68,26 +68,24 @@ def parse_text(text: str) -> tuple[Any, str]:
             raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from exc
         except (pyjson5.Json5Exception, ValueError, TypeError) as exc:
             raise ValueError(str(json_error)) from exc
-    if depth(value) > MAX_DEPTH:
+    if nests_deeper(value, MAX_DEPTH):
         raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
     return value, fmt
 
 
-def depth(value: Any) -> int:
-    """How deeply arrays and objects nest in `value` (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        )
-        if children is None:
-            continue
-        deepest = max(deepest, level)
-        if level > MAX_DEPTH:
-            return level
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+def nests_deeper(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest in `value` more than `limit` levels (a scalar is 0
+    levels). Recursive, but never deeper than `limit` frames: it stops there."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return limit < 0
+    if limit < 1:
+        return True
+    for child in value.values() if kind is dict else value:
+        inner = type(child)
+        if (inner is dict or inner is list) and nests_deeper(child, limit - 1):
+            return True
+    return False
 
 
 def read_document(path: Path) -> Document:
@@ -121,13 +119,23 @@ def read_document(path: Path) -> Document:
 
 
 def has_non_finite(value: Any) -> bool:
-    """Whether a parsed value holds NaN or Infinity (JSON5 only), which JSON cannot carry."""
-    if isinstance(value, float):
+    """Whether a parsed value holds NaN or Infinity (JSON5, or a JSON number too large for
+    a double), which JSON cannot carry. (Type tests, not isinstance: parsed values are
+    plain dicts and lists, and this walks every value of a large store.)"""
+    kind = type(value)
+    if kind is float:
         return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_non_finite(v) for v in value)
+    if kind is dict:
+        value = value.values()
+    elif kind is not list:
+        return False
+    for child in value:
+        inner = type(child)
+        if inner is float:
+            if not math.isfinite(child):
+                return True
+        elif (inner is dict or inner is list) and has_non_finite(child):
+            return True
     return False
 
 

@@ -1,4 +1,11 @@
-"""JSON Schema validation against `schemas/`: every problem as a JSON pointer and a sentence."""
+"""JSON Schema validation against `schemas/`: every problem as a JSON pointer and a sentence.
+
+Two validators, each for what it is good at: jsonschema-rs (compiled, some 200 times
+faster) answers whether a document is valid, which for a user's store is nearly always
+yes; only when it is not does jsonschema walk the document again for the errors, worded
+and located as the user reads them. tests/test_files_validation.py holds them to the same
+verdict on every fixture and hostile store.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +57,25 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=_registry())
 
 
+@cache
+def _fast(name: str) -> Any:
+    """The compiled jsonschema-rs validator of `schemas/<name>` (same cross-file refs)."""
+    import jsonschema_rs
+
+    resources = [
+        (SCHEMA_BASE + entry.name, json.loads(entry.read_text(encoding="utf-8")))
+        for entry in files("patcher.schemas").iterdir()
+        if entry.name.endswith(".schema.json")
+    ]
+    schema = dict(resources)[SCHEMA_BASE + name]
+    return jsonschema_rs.validator_for(schema, registry=jsonschema_rs.Registry(resources))
+
+
+def is_valid(value: Any, schema_name: str) -> bool:
+    """Whether `value` is valid against the schema (the compiled validator)."""
+    return bool(_fast(schema_name).is_valid(value))
+
+
 def _branch_errors(error) -> list:
     """For a failed oneOf/anyOf over a union tagged by `kind` (or by type), the errors of the
     branch the value meant: the one whose tag and type matched."""
@@ -92,6 +118,8 @@ def _plain(error) -> str:
 
 def problems(value: Any, schema_name: str) -> list[Problem]:
     """Every problem of `value` against the schema, in document order."""
+    if is_valid(value, schema_name):
+        return []
 
     def order(error) -> list[tuple[int, Any]]:
         return [(0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path]
