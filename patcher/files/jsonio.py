@@ -12,6 +12,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -150,38 +151,48 @@ def dumps(value: Any) -> bytes:
 
 
 def _write(value: Any, indent: str, out: list[str]) -> None:
-    if isinstance(value, dict):
+    # Dispatch on exact types first (parsed values are plain), isinstance for the rest:
+    # this runs once per value of a store that may hold a hundred thousand.
+    kind = type(value)
+    if kind is str:
+        out.append(_string(value))
+    elif kind is dict or (kind is not list and isinstance(value, dict)):
         if not value:
             out.append("{}")
             return
         inner = indent + "  "
+        lead = "\n" + inner
         out.append("{")
         for n, key in enumerate(_js_key_order(value)):
-            out.append(("," if n else "") + "\n" + inner + _string(str(key)) + ": ")
+            out.append(("," + lead if n else lead) + _string(str(key)) + ": ")
             _write(value[key], inner, out)
         out.append("\n" + indent + "}")
-    elif isinstance(value, list):
+    elif kind is list or isinstance(value, list):
         if not value:
             out.append("[]")
             return
         inner = indent + "  "
+        lead = "\n" + inner
         out.append("[")
         for n, item in enumerate(value):
-            out.append(("," if n else "") + "\n" + inner)
+            out.append("," + lead if n else lead)
             _write(item, inner, out)
         out.append("\n" + indent + "]")
+    elif value is None:
+        out.append("null")
+    elif value is True or value is False:
+        out.append("true" if value else "false")
     elif isinstance(value, str):
         out.append(_string(value))
-    elif value is None or isinstance(value, bool):
-        out.append(json.dumps(value))
     elif isinstance(value, (int, float)):
         out.append(js_number(value))
     else:
         raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
-def _string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+# JSON.stringify's string form: the C escaper of json.dumps(ensure_ascii=False), called
+# directly (a lone surrogate stays as it is; dumps() escapes it on encoding).
+_string = encode_basestring
 
 
 def _is_array_index(key: str) -> bool:
@@ -193,6 +204,8 @@ def _is_array_index(key: str) -> bool:
 def _js_key_order(obj: dict) -> list:
     """JavaScript's own property order: array-index keys ascending, then the rest as given."""
     keys = list(obj)
+    if not any(type(k) is not str or k[:1].isdigit() for k in keys):
+        return keys  # no key can be an array index: the common case, decided cheaply
     indexes = sorted((k for k in keys if isinstance(k, str) and _is_array_index(k)), key=int)
     if not indexes:
         return keys
