@@ -106,7 +106,7 @@ def main() -> int:
                 copy = Path(tmp) / f"run-{inline}-{run}"
                 shutil.copytree(template, copy)
                 loc = StoreLocation(copy, copy / "cron" / "jobs.json", None, "benchmark")
-                floor.append(timed(lambda: [json.loads(f.read_bytes()) for f in files]))
+                floor.append(timed(lambda fs=files: [json.loads(f.read_bytes()) for f in fs]))
                 validate.append(timed(lambda loc=loc: inspect_store(loc)))
                 migrate.append(timed(lambda loc=loc: migrate_store(loc)))
             base = statistics.median(floor)

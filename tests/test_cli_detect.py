@@ -132,13 +132,13 @@ def test_module_entry_point_and_version():
 
 
 def test_unexpected_errors_are_one_sentence_with_a_log(isolated, monkeypatch):
-    import patcher.repair.commands
+    import patcher.repair.state
 
     def boom(*args, **kwargs):
         raise RuntimeError("synthetic failure")
 
     monkeypatch.setenv("OPENCLAW_PATCHER_CACHE", str(isolated / "cache"))
-    monkeypatch.setattr(patcher.repair.commands, "detect_installs", boom)
+    monkeypatch.setattr(patcher.repair.state, "detect_installs", boom)
     result = run("detect", "--root", str(BUNDLES / "2026.4.14-inline-json"))
     assert result.exit_code == 3
     assert "an unexpected error has occurred (RuntimeError: synthetic failure)" in result.output

@@ -32,7 +32,9 @@ def test_stage_lines_go_to_stderr_and_are_silent_under_json(cli_env, monkeypatch
     def fake_verify(root, cache, *, fetched, progress):
         progress("pristine side: ...")
         progress("patched side: ...")
-        return VerifyReport(root, "2026.4.14", "affected", "affected-json")
+        report = VerifyReport(root, "2026.4.14", "affected", "affected-json")
+        report.summary = "a stand-in report: the stages are what is tested"
+        return report
 
     monkeypatch.setattr(cli_verify, "verify_install", fake_verify)
 

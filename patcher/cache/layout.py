@@ -3,7 +3,7 @@
     <cache>/tarballs/openclaw-<v>.tgz(.integrity)  releases as `npm pack` wrote them
     <cache>/releases/<v>/package/, files.json     extracted releases and their file record
     <cache>/deps/<v>/node_modules/                the packages a release's cron code imports
-    <cache>/node/<v>/package/bin/node             Node builds fetched from npm
+    <cache>/node/<package>/<v>/package/bin/node   Node builds fetched from npm, per platform
     <cache>/store/<2 hex>/<sha256>-<mode>          files stored once (hard links)
     <cache>/used/<v>                               when a release was last used (eviction)
     <cache>/installs/<key>/                       the record of each patched install
@@ -22,8 +22,6 @@ import contextlib
 import hashlib
 import os
 from pathlib import Path
-
-from platformdirs import user_cache_dir
 
 from patcher.files.locks import exclusive
 
@@ -48,6 +46,8 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
         return Path(override).expanduser()
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
+    from platformdirs import user_cache_dir  # only when no cache is named: keeps start-up light
+
     return Path(user_cache_dir("openclaw-patcher"))
 
 

@@ -81,6 +81,35 @@ class PatcherGroup(click.Group):
         return super().group(*args, **kwargs)
 
 
+# Each command's module, imported only when the command runs (or help lists them all), so
+# `detect` does not pay for the imports of `verify` or `matrix`.
+COMMAND_MODULES = {
+    "apply": "repair",
+    "detect": "detect",
+    "fetch": "fetch",
+    "matrix": "matrix",
+    "rollback": "repair",
+    "status": "repair",
+    "store": "store",
+    "tasks": "tasks",
+    "verify": "verify",
+}
+
+
+class LazyGroup(PatcherGroup):
+    """The top-level group: a command's module registers it when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            import importlib
+
+            importlib.import_module(f"patcher.cli.{COMMAND_MODULES[cmd_name]}")
+        return self.commands.get(cmd_name)
+
+
 def _guarded(fn: Callable[..., int]) -> Callable[..., None]:
     """Map expected failures to one sentence and their exit code; never show a traceback."""
 
@@ -140,7 +169,7 @@ guarded = _guarded
 
 
 @click.group(
-    cls=PatcherGroup,
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=epilog(
         {0: "ok", 1: "a check failed (see each command's --help)"},

@@ -9,8 +9,8 @@ import click
 
 from patcher.cli.app import cache_of, epilog, guarded, main
 from patcher.detection.install import no_install_found, open_install
-from patcher.repair import commands
 from patcher.repair.reports import DetectReport
+from patcher.repair.state import detect as detect_with_patch_state
 
 
 def _render(report: DetectReport) -> None:
@@ -55,7 +55,7 @@ def _render(report: DetectReport) -> None:
 def detect(ctx: click.Context, root: str | None, as_json: bool) -> int:
     """Find OpenClaw installs, map their cron bundles by content, and judge each release."""
     installs = [open_install(Path(root))] if root else None
-    report = commands.detect(installs, cache_of(ctx))
+    report = detect_with_patch_state(installs, cache_of(ctx))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     elif report.detections:

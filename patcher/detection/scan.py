@@ -38,6 +38,15 @@ def list_js_files(dist: Path) -> list[str]:
     return out
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: `taskset`, a container's cpuset),
+    not the machine's: forking workers onto one core only adds their cost."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # macOS, Windows: no affinity to ask
+        return os.cpu_count() or 1
+
+
 def _read(path: str) -> bytes:
     """A file's bytes: regular files only, bounded (patcher.files.reading)."""
     return read_regular(path)
@@ -121,7 +130,7 @@ def _identity(path: str) -> tuple[int, int, int, int] | None:
 
 def _scan(paths: list[str], needles: Sequence[bytes], workers: int | None) -> dict[str, list[int]]:
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4)
+        workers = min(usable_cores(), 4)
     if workers > 1 and hasattr(os, "fork") and len(paths) > 256:
         return _scan_forked(paths, needles, workers)
     return _scan_serial(paths, needles)

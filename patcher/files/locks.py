@@ -15,8 +15,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from patcher.errors import RefusedError
 
 WAIT_ENV = "OPENCLAW_PATCHER_LOCK_WAIT"  # seconds; the tests shorten it
@@ -47,6 +45,8 @@ def exclusive(lock_path: Path, what: str, wait_s: float | None = None) -> Iterat
     wait = wait_seconds() if wait_s is None else wait_s
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     owner = lock_path.with_name(lock_path.name + ".owner")
+    from filelock import FileLock, Timeout  # imported by the commands that lock, when they do
+
     lock = FileLock(str(lock_path), timeout=wait)
     try:
         lock.acquire()
@@ -70,5 +70,7 @@ def waiting(lock_path: Path) -> Iterator[None]:
     """A lock of a cache entry, waited for as long as its holder needs (an npm install of
     a release's dependencies takes minutes)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
     with FileLock(str(lock_path), timeout=-1):
         yield

@@ -47,11 +47,12 @@ def read_regular(path: str | os.PathLike, limit: int = MAX_BYTES, *, head: bool 
         chunks, left = [], limit + (0 if head else 1)
         while left > 0:
             # One read normally returns the whole file; loop for short reads.
-            chunk = os.read(fd, min(left, max(st.st_size + 1, 65536)))
-            if not chunk:
-                break
+            want = min(left, max(st.st_size + 1, 65536))
+            chunk = os.read(fd, want)
             chunks.append(chunk)
             left -= len(chunk)
+            if len(chunk) < want:  # a regular file reads short only at its end
+                break
         data = b"".join(chunks)
         if len(data) > limit:
             if head:

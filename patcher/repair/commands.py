@@ -19,12 +19,12 @@ from patcher.cache.layout import store_lock
 from patcher.cache.scratch import scratch
 from patcher.cronstore.location import resolve_state_dir, resolve_store
 from patcher.cronstore.store import migrate_store
-from patcher.detection.detect import Detection, detect_install, detect_installs
+from patcher.detection.detect import Detection, detect_install
 from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import Install, open_install
 from patcher.errors import PatcherError, RefusedError
 from patcher.repair.plan import Plan, describe, parse_errors, plan, range_notes, specs_for
-from patcher.repair.reports import DetectReport, Outcome, StatusRow
+from patcher.repair.reports import Outcome, StatusRow
 from patcher.repair.state import marked_files, patch_state
 from patcher.repair.transaction import InstallRecord, Steps, apply_files, recover, rollback_files
 from patcher.simulation.node import find_node
@@ -302,11 +302,3 @@ def status(root: Path, cache: Path, steps: Steps | None = None) -> StatusRow:
         detection = detect_install(install)
         state, why = patch_state(detection, record)
     return StatusRow(detection, state, why, recovered)
-
-
-def detect(installs: list[Install] | None, cache: Path) -> DetectReport:
-    """Judge the installs (or those discovery finds), with each one's patch state as its
-    code and its record say (no recovery: detect only reads)."""
-    detections = detect_installs(installs)
-    patches = [patch_state(d, InstallRecord(cache, d.install.root))[0] for d in detections]
-    return DetectReport(detections, patches)

@@ -6,8 +6,12 @@ the edits (patcher.detection.roles.MARKER_PREFIX) even where the record is missi
 
 from __future__ import annotations
 
-from patcher.detection.detect import Detection
+from pathlib import Path
+
+from patcher.detection.detect import Detection, detect_installs
 from patcher.detection.families import AFFECTED
+from patcher.detection.install import Install
+from patcher.repair.reports import DetectReport
 from patcher.repair.transaction import InstallRecord, file_states
 
 
@@ -62,3 +66,11 @@ def patch_state(detection: Detection, record: InstallRecord) -> tuple[str, str]:
         return "applied", f"patched ({', '.join(manifest.get('specs', []))})"
     changed = [p for p, s in states.items() if s != "patched"]
     return "drifted", f"{detection.install.root / changed[0]} changed since it was patched"
+
+
+def detect(installs: list[Install] | None, cache: Path) -> DetectReport:
+    """Judge the installs (or those discovery finds), with each one's patch state as its
+    code and its record say (no recovery: detect only reads)."""
+    detections = detect_installs(installs)
+    patches = [patch_state(d, InstallRecord(cache, d.install.root))[0] for d in detections]
+    return DetectReport(detections, patches)
