@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from patcher.cache.scratch import scratch
 from patcher.detection.detect import Detection, detect_install
 from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import open_install
-from patcher.detection.scan import remembered
+from patcher.detection.scan import remembered, usable_cores
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
 from patcher.repair.plan import Plan, PlanRefused, plan, range_notes, specs_for
 from patcher.simulation.harness import Prepared
@@ -29,6 +30,7 @@ from patcher.verification.copies import repaired_copy, rolled_back_identical, un
 from patcher.verification.verdict import Verdict, judge
 
 Progress = Callable[[str], None]
+
 
 VERIFY_SCHEMA = "openclaw-patcher/verify/1"
 
@@ -141,11 +143,34 @@ def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) 
     if fetched:
         progress("installing the packages its cron code imports (cached after the first time)")
     pristine = prepare_release(install.root, cache, deps_key)
-    progress("pristine side: the restart scenarios on the release (the negative control)")
-    report.pristine = verify_root(
-        install.root, cache, deps_key, cron_reconciliation=reconciles, like=pristine
-    )
     _note_substitutions(report, pristine)
+
+    def pristine_side() -> SideResult:
+        return verify_root(
+            install.root, cache, deps_key, cron_reconciliation=reconciles, like=pristine
+        )
+
+    if verdict.status == AFFECTED and patched_plan is not None and usable_cores() >= 2:
+        # The sides share nothing but the prepared release (read only) and the cache, and
+        # their time is the Node processes': with a second core, run them at once.
+        progress(
+            "pristine side: the restart scenarios on the release (the negative control), "
+            "at once with the patched side"
+        )
+        with ThreadPoolExecutor(1) as pool:
+            negative = pool.submit(pristine_side)
+            _verify_patched_copy(
+                report, install.root, cache, pristine, reconciles, patched_plan, progress
+            )
+            report.pristine = negative.result()
+        if not report.pristine.bug_reproduced:
+            report.summary = (
+                "negative control failed: the bug did not show on this affected pristine "
+                "release, so the simulation proves nothing here"
+            )
+        return report
+    progress("pristine side: the restart scenarios on the release (the negative control)")
+    report.pristine = pristine_side()
     if verdict.status != AFFECTED:
         report.summary = _unaffected_summary(verdict.status, report.pristine, reconciles)
     elif not report.pristine.bug_reproduced:
