@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import shutil
@@ -92,6 +93,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="verify the acceptance set of releases, five times each",
     )
+
+
+def _asks_json(args: list[str]) -> bool:
+    """`--json`, or matrix's `--format json` / `--format=json`."""
+    pairs = itertools.pairwise(args)
+    return "--json" in args or "--format=json" in args or ("--format", "json") in pairs
+
+
+@pytest.fixture(autouse=True)
+def json_envelopes_match_their_schemas(monkeypatch):
+    """Every `--json` envelope a test's CLI run prints validates against its schema in
+    schemas/ (patcher.files.validation.envelope_problems); output that is not an envelope
+    (an error, a JSON list) is left alone."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from patcher.files.validation import ENVELOPE_PREFIX, envelope_problems
+
+    invoke = CliRunner.invoke
+
+    def checked(self, cli, args=None, *rest, **kwargs):
+        result = invoke(self, cli, args, *rest, **kwargs)
+        given = shlex.split(args) if isinstance(args, str) else [str(a) for a in args or ()]
+        if not _asks_json(given):
+            return result
+        try:
+            envelope = json.loads(result.stdout)
+        except ValueError:
+            return result
+        schema = envelope.get("schema") if isinstance(envelope, dict) else None
+        if isinstance(schema, str) and schema.startswith(ENVELOPE_PREFIX):
+            found = envelope_problems(envelope)
+            assert found == [], (
+                f"{shlex.join(given)} printed an envelope its schema refuses: {found}"
+            )
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", checked)
 
 
 def release_versions(config: pytest.Config) -> list[str]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # imported when first used: not every command validates
     from jsonschema import Draft202012Validator
 
 SCHEMA_BASE = "https://openclaw-patcher.invalid/schemas/"
+ENVELOPE_PREFIX = "openclaw-patcher/"  # the `schema` id of every `--json` envelope
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,33 @@ def _pointer(path) -> str:
 
 
 @cache
+def _documents() -> dict[str, Any]:
+    """Every schema of `schemas/`, by file name, read once."""
+    return {
+        entry.name: json.loads(entry.read_text(encoding="utf-8"))
+        for entry in files("patcher.schemas").iterdir()
+        if entry.name.endswith(".schema.json")
+    }
+
+
+@cache
 def _registry():
     from referencing import Registry, Resource
 
-    resources = []
-    for entry in files("patcher.schemas").iterdir():
-        if entry.name.endswith(".schema.json"):
-            contents = json.loads(entry.read_text(encoding="utf-8"))
-            resources.append((SCHEMA_BASE + entry.name, Resource.from_contents(contents)))
-    return Registry().with_resources(resources)
+    return Registry().with_resources(
+        (SCHEMA_BASE + name, Resource.from_contents(contents))
+        for name, contents in _documents().items()
+    )
+
+
+@cache
+def _envelope_schemas() -> dict[str, str]:
+    """Envelope schema id ("openclaw-patcher/<name>/1", each file's `$id`) -> file name."""
+    return {
+        contents["$id"]: name
+        for name, contents in _documents().items()
+        if str(contents.get("$id", "")).startswith(ENVELOPE_PREFIX)
+    }
 
 
 @cache
@@ -62,11 +81,7 @@ def _fast(name: str) -> Any:
     """The compiled jsonschema-rs validator of `schemas/<name>` (same cross-file refs)."""
     import jsonschema_rs
 
-    resources = [
-        (SCHEMA_BASE + entry.name, json.loads(entry.read_text(encoding="utf-8")))
-        for entry in files("patcher.schemas").iterdir()
-        if entry.name.endswith(".schema.json")
-    ]
+    resources = [(SCHEMA_BASE + n, contents) for n, contents in _documents().items()]
     schema = dict(resources)[SCHEMA_BASE + name]
     return jsonschema_rs.validator_for(schema, registry=jsonschema_rs.Registry(resources))
 
@@ -126,3 +141,15 @@ def problems(value: Any, schema_name: str) -> list[Problem]:
 
     errors = sorted((_specific(e) for e in validator(schema_name).iter_errors(value)), key=order)
     return [Problem(_pointer(e.absolute_path), _plain(e)) for e in errors]
+
+
+def envelope_problems(value: object) -> list[str]:
+    """Every problem of a `--json` envelope against the schema its `schema` id names, as
+    "pointer: message" (an id no file of `schemas/` carries is one problem)."""
+    schema_id = value.get("schema") if isinstance(value, dict) else None
+    name = _envelope_schemas().get(schema_id) if isinstance(schema_id, str) else None
+    if name is None:
+        return [f"/schema: {schema_id!r} is the id of no envelope schema in schemas/"]
+    if is_valid(value, name):
+        return []
+    return [f"{p.pointer or '/'}: {p.message}" for p in problems(value, name)]
