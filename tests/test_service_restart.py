@@ -5,6 +5,7 @@ than --wait refuses the restart and leaves the gateway running."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 from click.testing import CliRunner
 from conftest import BUNDLES
@@ -74,7 +76,8 @@ def machine(tmp_path, monkeypatch):
             break
         time.sleep(0.05)
     yield root, home, state, node, script, pid_file, calls
-    os.kill(int(pid_file.read_text()), 9)
+    with contextlib.suppress(ProcessLookupError):  # a test may have ended it already
+        os.kill(int(pid_file.read_text()), 9)
 
 
 def _calls(path) -> list[list[str]]:
@@ -150,3 +153,59 @@ def test_a_run_held_longer_than_wait_refuses_the_restart(machine, tmp_path):
     assert "the gateway left running" in result.output
     assert _calls(calls) == [] and int(pid_file.read_text()) == before
     assert processes_running(root) == [before]
+
+
+# A foreground gateway as OpenClaw runs one: SIGUSR1 makes it start a fresh copy of itself
+# (a new pid, detached) and exit, as its restart with a fresh process does.
+RESPAWNING_SERVER = """import http from "node:http";
+import { spawn } from "node:child_process";
+process.on("SIGUSR1", () => {
+  spawn(process.execPath, process.argv.slice(1), { detached: true, stdio: "ignore" }).unref();
+  process.exit(0);
+});
+http.createServer((_, res) => res.end('{"ok":true,"status":"live"}')).listen(0, "127.0.0.1");
+"""
+
+
+def test_a_foreground_gateway_gets_sigusr1_and_comes_back_in_a_new_process(machine, tmp_path):
+    root, _, state, node, script, pid_file, calls = machine
+    script.write_text(RESPAWNING_SERVER)
+    os.kill(int(pid_file.read_text()), 9)
+    proc = subprocess.Popen([node, str(script)], start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+    for _ in range(100):  # listening
+        if processes_running(root) and psutil.Process(proc.pid).net_connections("tcp"):
+            break
+        time.sleep(0.05)
+    plain = apply(root, state, tmp_path / "cache-d")
+    assert plain.exit_code == 0, plain.output
+    assert f"kill -USR1 {proc.pid}" in plain.output  # no unit, no supervisor: foreground
+    result = apply(root, state, tmp_path / "cache-d", "--restart", "--json")
+    try:
+        assert result.exit_code == 0, result.output
+        restart = json.loads(result.output)["installs"][0]["restart"]
+        assert restart["restarted"] and _calls(calls) == []  # no manager was asked
+        assert (
+            f"SIGUSR1 to the foreground gateway (pid {proc.pid})" in restart["steps"][2]["detail"]
+        )
+        assert "/health ok on port" in restart["steps"][-1]["detail"]
+        assert proc.wait(timeout=10) == 0 and processes_running(root) != [proc.pid]
+    finally:
+        for pid in processes_running(root):
+            os.kill(pid, 9)
+
+
+def test_a_gateway_that_listens_nowhere_is_not_signalled(machine, tmp_path):
+    root, _, state, node, script, pid_file, _ = machine
+    script.write_text("setInterval(() => {}, 1000);\n")
+    os.kill(int(pid_file.read_text()), 9)
+    proc = subprocess.Popen([node, str(script)], start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+    for _ in range(100):
+        if processes_running(root):
+            break
+        time.sleep(0.05)
+    result = apply(root, state, tmp_path / "cache-e", "--restart")
+    assert result.exit_code == 3, result.output
+    assert "cannot tell which process" in result.output and "is repaired" in result.output
+    assert processes_running(root) == [proc.pid]  # left running, unsignalled
