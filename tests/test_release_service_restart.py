@@ -21,7 +21,7 @@ from patcher.detection.install import open_install
 from patcher.gateway.isolation import run_isolated
 from patcher.gateway.model import ModelServer
 from patcher.gateway.process import GatewayRun
-from patcher.gateway.scenarios import RUN_WAIT, _add_job, _records_of, _wait
+from patcher.gateway.scenarios import records_of, start_held_run
 from patcher.gateway.verify import full_install
 from patcher.service.restart import runs_in_flight
 from patcher.simulation.node import find_node
@@ -47,16 +47,7 @@ def _exercise(run: GatewayRun, root, cache) -> dict:
     found: dict = {"first": processes_running(root, run.state)}
     found["plain"] = apply()
     word = "JOB-HELD"
-    run.model.hold(word)
-    job = _add_job(run, "R", word, "1m")
-    held = _wait(
-        "job R's run in flight",
-        lambda: (
-            run.model.holding(word)
-            and [r for r in _records_of(run, job) if r.get("status") == "running"]
-        ),
-        RUN_WAIT,
-    )
+    job, held = start_held_run(run, "R", word)
     found["in_flight"] = runs_in_flight(resolve_store(run.state))
     found["refused"] = apply("--restart", "--wait", "10")
     found["after_refusal"] = processes_running(root, run.state)
@@ -71,7 +62,7 @@ def _exercise(run: GatewayRun, root, cache) -> dict:
     found["after_restart"] = processes_running(root, run.state)
     found["healthy_after_restart"] = run.healthy()
     held_ids = {r["runId"] for r in held}
-    found["held_run"] = [r for r in _records_of(run, job) if r["runId"] in held_ids]
+    found["held_run"] = [r for r in records_of(run, job) if r["runId"] in held_ids]
     return found
 
 

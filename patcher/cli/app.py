@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from functools import wraps
@@ -48,6 +49,24 @@ def epilog(codes: dict[int, str], *examples: str) -> str:
         lines.append(f"  {code:<4} {meaning}")
     lines += ["", "\b", "Examples:", *(f"  {e}" for e in examples)]
     return "\n".join(lines)
+
+
+def stages(shown: bool) -> Callable[[str], None]:
+    """What a command says of its stages as they start: a timed line on stderr (never
+    stdout, which carries the result), or nothing."""
+    if not shown:
+        return lambda _: None
+    return lambda line: click.echo(f"[{time.strftime('%H:%M:%S')}] {line}", err=True)
+
+
+def announce_fetch(cache: Path, version: str, say: Callable[[str], None]) -> None:
+    """Say that a release goes to the npm CLI, when it is not in the cache yet."""
+    from patcher.cache.layout import release_dir
+    from patcher.cache.releases import check_version_text
+
+    check_version_text(version)  # a bad version is one error sentence, not a stage first
+    if not (release_dir(cache, version) / "package" / "package.json").is_file():
+        say(f"fetching openclaw@{version} with the npm CLI (cached after this)")
 
 
 def _set_cache(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from patcher.cache.layout import release_dir
-from patcher.cache.releases import check_version_text, fetch_release
-from patcher.cli.app import cache_of, epilog, guarded, main
+from patcher.cache.releases import fetch_release
+from patcher.cli.app import announce_fetch, cache_of, epilog, guarded, main, stages
 from patcher.errors import EXIT_OK
 
 
@@ -23,9 +22,7 @@ def fetch(ctx: click.Context, version: str) -> int:
     """Fetch a release with the npm CLI into the cache and print its package root."""
     notes: list[str] = []
     cache = cache_of(ctx)
-    check_version_text(version)
-    if not (release_dir(cache, version) / "package" / "package.json").is_file():
-        click.echo(f"fetching openclaw@{version} with the npm CLI", err=True)
+    announce_fetch(cache, version, stages(True))
     root = fetch_release(version, cache, notes)
     for note in notes:
         click.echo(f"note: {note}", err=True)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
-from patcher.cli.app import JSON_OPTION, ROOT_OPTION, cache_of, epilog, guarded, main, roots
+from patcher.cli.app import (
+    JSON_OPTION,
+    ROOT_OPTION,
+    cache_of,
+    epilog,
+    guarded,
+    main,
+    roots,
+    stages,
+)
 from patcher.cronstore.location import resolve_store
 from patcher.errors import PatcherError
 from patcher.repair import commands
@@ -74,7 +82,7 @@ def _restart(outcomes, state_dir: str | None, restart: bool, wait_s: float, quie
         # The store of the gateway that runs: --state-dir, else the one it was started with.
         running_in = state_dir or gateway_environment(running).get("OPENCLAW_STATE_DIR")
         location = resolve_store(Path(running_in) if running_in else None)
-        progress = (lambda _: None) if quiet else _progress
+        progress = stages(not quiet)
         try:
             report = restart_gateway(o.root, location, wait_s=wait_s, progress=progress)
         except PatcherError as exc:
@@ -87,10 +95,6 @@ def _restart(outcomes, state_dir: str | None, restart: bool, wait_s: float, quie
             if report.restarted
             else o.details.get("gateway")
         )
-
-
-def _progress(line: str) -> None:
-    click.echo(f"[{time.strftime('%H:%M:%S')}] {line}", err=True)
 
 
 def _finish(report: RepairReport | StatusReport, as_json: bool) -> int:
@@ -139,7 +143,7 @@ def apply(ctx, root, state_dir, dry_run, skip_simulation, restart, wait_s, as_js
             dry_run=dry_run,
             skip_simulation=skip_simulation,
             state_dir=Path(state_dir) if state_dir else None,
-            progress=(lambda _: None) if as_json else _progress,
+            progress=stages(not as_json),
         )
         for r in roots(root)
     ]

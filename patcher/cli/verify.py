@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
 from patcher.cache.releases import fetch_release
-from patcher.cli.app import JSON_OPTION, cache_of, epilog, guarded, main
+from patcher.cli.app import JSON_OPTION, announce_fetch, cache_of, epilog, guarded, main, stages
 from patcher.detection.families import AFFECTED
 from patcher.errors import UsageError
 from patcher.verification.verify import VerifyReport, verify_install
@@ -73,14 +72,6 @@ def _render(report: VerifyReport) -> None:
     )
 
 
-def _progress(message: str) -> None:
-    click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
-
-
-def _silent(_message: str) -> None:
-    pass
-
-
 @main.command(
     epilog=epilog(
         {
@@ -130,7 +121,7 @@ def verify(
         raise UsageError("--clock goes with --gateway: the simulation moves its own clock.")
     cache = cache_of(ctx)
     fetch_notes: list[str] = []
-    say = _progress if (progress if progress is not None else not as_json) else _silent
+    say = stages(progress if progress is not None else not as_json)
     if gateway:
         from patcher.gateway.verify import full_install, verify_gateway
 
@@ -140,7 +131,7 @@ def verify(
         )
     else:
         if version:
-            say(f"fetching openclaw@{version} with the npm CLI (cached after the first time)")
+            announce_fetch(cache, version, say)
         target = fetch_release(version, cache, fetch_notes) if version else Path(root)
         report = verify_install(target, cache, fetched=bool(version), progress=say)
         say("done")

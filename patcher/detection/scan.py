@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from patcher.files.reading import NotReadable, read_regular
+from patcher.system.cores import usable_cores
 
 JS_SUFFIXES = (".js", ".mjs")
 
@@ -36,15 +37,6 @@ def list_js_files(dist: Path) -> list[str]:
             continue
     out.sort()
     return out
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity: `taskset`, a container's cpuset),
-    not the machine's: forking workers onto one core only adds their cost."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # macOS, Windows: no affinity to ask
-        return os.cpu_count() or 1
 
 
 def _read(path: str) -> bytes:

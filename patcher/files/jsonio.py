@@ -156,7 +156,9 @@ def _write(value: Any, indent: str, out: list[str]) -> None:
     kind = type(value)
     if kind is str:
         out.append(_string(value))
-    elif kind is dict or (kind is not list and isinstance(value, dict)):
+    elif kind is int or kind is float:
+        out.append(js_number(value))
+    elif kind is dict or isinstance(value, dict):
         if not value:
             out.append("{}")
             return

@@ -53,7 +53,7 @@ def _wait(what: str, predicate: Callable[[], Any], timeout: float, step: float =
         time.sleep(step)
 
 
-def _records_of(run: GatewayRun, job_id: str) -> list[dict[str, Any]]:
+def records_of(run: GatewayRun, job_id: str) -> list[dict[str, Any]]:
     return [r for r in run.tasks() if r.get("sourceId") == job_id]
 
 
@@ -69,6 +69,23 @@ def _add_job(run: GatewayRun, name: str, word: str, every: str) -> str:
     return job_id
 
 
+def start_held_run(run: GatewayRun, name: str, word: str) -> tuple[str, list[dict[str, Any]]]:
+    """Add job `name`, every minute, whose model call holds on `word`, and wait until its
+    scheduled run is in flight (the model holding it, its task record `running`): the job's
+    id and those records."""
+    run.model.hold(word)
+    job = _add_job(run, name, word, "1m")
+    running = _wait(
+        f"job {name}'s run in flight",
+        lambda: (
+            run.model.holding(word)
+            and [r for r in records_of(run, job) if r.get("status") == "running"]
+        ),
+        RUN_WAIT,
+    )
+    return job, running
+
+
 def run_side(run: GatewayRun, progress: Progress) -> SideResult:
     """Run every scenario on one install; the gateway is left stopped."""
     started = time.monotonic()
@@ -82,17 +99,8 @@ def run_side(run: GatewayRun, progress: Progress) -> SideResult:
     try:
         progress(f"gateway A starting ({run.root})")
         run.start()
-        run.model.hold(word_r)
-        job_r = _add_job(run, "R", word_r, "1m")
         progress("waiting for job R's scheduled run to be in flight (up to a minute)")
-        dead = _wait(
-            "job R's run in flight",
-            lambda: (
-                run.model.holding(word_r)
-                and [r for r in _records_of(run, job_r) if r.get("status") == "running"]
-            ),
-            RUN_WAIT,
-        )
+        job_r, dead = start_held_run(run, "R", word_r)
         dead_ids = {r["runId"] for r in dead}
         progress(f"killing gateway A mid-run ({', '.join(sorted(dead_ids))})")
         run.kill()
@@ -120,7 +128,7 @@ def _judge_restart(
     progress("waiting for the sweeper (5 s after start, then every 60 s)")
 
     def settled():
-        records = {r["runId"]: r for r in _records_of(run, job_r)}
+        records = {r["runId"]: r for r in records_of(run, job_r)}
         dead = [records.get(i) for i in dead_ids]
         if time.monotonic() - ready_at < SETTLE_MIN:
             return None
@@ -155,7 +163,7 @@ def _judge_restart(
             "a run of R after the restart to end",
             lambda: [
                 r
-                for r in _records_of(run, job_r)
+                for r in records_of(run, job_r)
                 if r["runId"] not in dead_ids and r.get("status") in TERMINAL
             ],
             RUN_WAIT,
@@ -182,13 +190,13 @@ def _manual_run(run: GatewayRun, word: str, result: ScenarioResult, progress: Pr
             "the manual run of M in flight",
             lambda: (
                 run.model.holding(word)
-                and [r for r in _records_of(run, job_m) if r.get("status") == "running"]
+                and [r for r in records_of(run, job_m) if r.get("status") == "running"]
             ),
             RUN_WAIT,
         )
         run.shift_clock(GRACE_PLUS_MS)
         time.sleep(SWEEP_WAIT)  # at least one sweep sees it past the grace
-        records = {r["runId"]: r for r in _records_of(run, job_m)}
+        records = {r["runId"]: r for r in records_of(run, job_m)}
         ended_itself = set()
         for record in running:
             now = records.get(record["runId"], {})
@@ -206,7 +214,7 @@ def _manual_run(run: GatewayRun, word: str, result: ScenarioResult, progress: Pr
             "the manual run of M to end",
             lambda: [
                 r
-                for r in _records_of(run, job_m)
+                for r in records_of(run, job_m)
                 if r["runId"] in {x["runId"] for x in running} and r.get("status") in TERMINAL
             ],
             RUN_WAIT,

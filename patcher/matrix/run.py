@@ -27,6 +27,7 @@ from patcher.cache.content import evict, grown_since
 from patcher.cache.layout import MATRIX
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from patcher.files.atomic import write_text_atomic
+from patcher.system.cores import usable_cores
 from patcher.system.selfexec import own_command
 from patcher.verification.verdict import Verdict, judge
 from patcher.versions import parse_version
@@ -270,7 +271,7 @@ def run_release(version: str, cache: Path, gateway: bool = False) -> Row:
 
 def default_jobs() -> int:
     """One release per core: a release's processes mostly run one at a time."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    return usable_cores()
 
 
 def run_matrix(

@@ -128,17 +128,18 @@ def _environ(pids: list[int]) -> dict[str, str]:
     return {}
 
 
+def _listens_on(pid: int) -> list[tuple[str, int]]:
+    """The TCP (address, port) pairs process `pid` listens on; none where we cannot see."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return []
+    return [(c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN]
+
+
 def _listening(pids: list[int]) -> list[int]:
     """Those of `pids` that listen on a TCP port (the gateway, not its entry process)."""
-    found = []
-    for pid in pids:
-        try:
-            connections = psutil.Process(pid).net_connections(kind="tcp")
-        except (psutil.Error, OSError):
-            continue
-        if any(c.status == psutil.CONN_LISTEN for c in connections):
-            found.append(pid)
-    return found
+    return [pid for pid in pids if _listens_on(pid)]
 
 
 def plan_restart(root: Path, running: list[int], units: list[Unit]) -> RestartPlan:
@@ -169,12 +170,9 @@ def plan_restart(root: Path, running: list[int], units: list[Unit]) -> RestartPl
 def restart_command(root: Path, running: list[int], units: list[Unit]) -> str:
     """The command that restarts this install's gateway on this machine, for the user."""
     try:
-        plan = plan_restart(root, running, units)
+        return plan_restart(root, running, units).describe()
     except RefusedError:
         return "restart the gateway the way you started it"
-    if plan.uses_cli:
-        return f"{shlex.quote(str(root / 'openclaw.mjs'))} gateway restart"
-    return plan.describe()
 
 
 def _wait_idle(location: StoreLocation, wait_s: float, report: RestartReport) -> None:
@@ -206,22 +204,17 @@ def gateway_environment(pids: list[int]) -> dict[str, str]:
 def _healthy(pids: list[int]) -> int | None:
     """The loopback port on which one of `pids` listens and answers /health ok."""
     for pid in pids:
-        try:
-            connections = psutil.Process(pid).net_connections(kind="tcp")
-        except (psutil.Error, OSError):
-            continue
-        for c in connections:
-            if c.status != psutil.CONN_LISTEN or c.laddr.ip not in ("127.0.0.1", "::1"):
+        for ip, port in _listens_on(pid):
+            if ip not in ("127.0.0.1", "::1"):
                 continue
-            host = "127.0.0.1" if c.laddr.ip == "127.0.0.1" else "[::1]"
+            host = "127.0.0.1" if ip == "127.0.0.1" else "[::1]"
             try:
-                url = f"http://{host}:{c.laddr.port}/health"
-                with urllib.request.urlopen(url, timeout=3) as answer:
+                with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=3) as answer:
                     payload = json.loads(answer.read() or b"null")
             except (OSError, ValueError):
                 continue
             if isinstance(payload, dict) and payload.get("ok"):
-                return c.laddr.port
+                return port
     return None
 
 

@@ -47,13 +47,14 @@ def _runs_file_in(args: list[str], root: str, cwd: str | None) -> bool:
 # The names OpenClaw gives its processes: its CLI name, or `${cliName}-${command}` for a
 # command's process (clawdbot: the releases before the rename).
 TITLE_NAMES = ("openclaw", "clawdbot")
+TITLE_PREFIXES = tuple(f"{name}-" for name in TITLE_NAMES)
 
 
 def _renamed(info: dict) -> bool:
     first = (info.get("cmdline") or [""])[0].strip()
     if "/" in first or os.sep in first:
         return False
-    return first in TITLE_NAMES or first.startswith(tuple(f"{n}-" for n in TITLE_NAMES))
+    return first in TITLE_NAMES or first.startswith(TITLE_PREFIXES)
 
 
 def _state_of(environ: dict[str, str]) -> str:

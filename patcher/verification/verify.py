@@ -20,12 +20,13 @@ from patcher.cache.scratch import scratch
 from patcher.detection.detect import Detection, detect_install
 from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import open_install
-from patcher.detection.scan import remembered, usable_cores
+from patcher.detection.scan import remembered
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
 from patcher.repair.plan import Plan, PlanRefused, plan, range_notes, specs_for
 from patcher.simulation.harness import Prepared
 from patcher.simulation.restart import STATE_REPAIR, prepare_release, simulate, verify_root
 from patcher.simulation.scenarios import SideResult, side_summary
+from patcher.system.cores import usable_cores
 from patcher.verification.copies import repaired_copy, rolled_back_identical, unpatched_copy
 from patcher.verification.verdict import Verdict, judge
 
@@ -150,27 +151,22 @@ def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) 
             install.root, cache, deps_key, cron_reconciliation=reconciles, like=pristine
         )
 
-    if verdict.status == AFFECTED and patched_plan is not None and usable_cores() >= 2:
-        # The sides share nothing but the prepared release (read only) and the cache, and
-        # their time is the Node processes': with a second core, run them at once.
-        progress(
-            "pristine side: the restart scenarios on the release (the negative control), "
-            "at once with the patched side"
-        )
+    # The sides share nothing but the prepared release (read only) and the cache, and their
+    # time is the Node processes': with a second core, the patched side runs at once.
+    at_once = verdict.status == AFFECTED and patched_plan is not None and usable_cores() >= 2
+    progress(
+        "pristine side: the restart scenarios on the release (the negative control)"
+        + (", at once with the patched side" if at_once else "")
+    )
+    if at_once:
         with ThreadPoolExecutor(1) as pool:
             negative = pool.submit(pristine_side)
             _verify_patched_copy(
                 report, install.root, cache, pristine, reconciles, patched_plan, progress
             )
             report.pristine = negative.result()
-        if not report.pristine.bug_reproduced:
-            report.summary = (
-                "negative control failed: the bug did not show on this affected pristine "
-                "release, so the simulation proves nothing here"
-            )
-        return report
-    progress("pristine side: the restart scenarios on the release (the negative control)")
-    report.pristine = pristine_side()
+    else:
+        report.pristine = pristine_side()
     if verdict.status != AFFECTED:
         report.summary = _unaffected_summary(verdict.status, report.pristine, reconciles)
     elif not report.pristine.bug_reproduced:
@@ -186,7 +182,7 @@ def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) 
             else f"affected: bug reproduced on the pristine release; the repair does not "
             f"plan on this release ({report.notes[-1]})"
         )
-    else:
+    elif not at_once:
         _verify_patched_copy(
             report, install.root, cache, pristine, reconciles, patched_plan, progress
         )
