@@ -11,6 +11,7 @@ from conftest import BUNDLES
 from patcher.detection.roles import ShapeError, export_name, locate_definitions
 from patcher.simulation.harness import (
     HarnessError,
+    Prepared,
     ensure_dependencies,
     import_closure,
     package_name,
@@ -85,6 +86,50 @@ def test_ensure_dependencies_links_and_keeps_a_real_install(tmp_path, monkeypatc
     assert (root / "node_modules").resolve() == (deps / "node_modules").resolve()
     ensure_dependencies(root, {"json5"}, deps)
     assert len(calls) == 1  # reused
+
+
+def test_a_copy_installs_a_lazily_imported_package_into_the_shared_deps(tmp_path, monkeypatch):
+    # verify runs the pristine and patched sides at once: the copy's side may be the first to
+    # meet a package only a lazy import() needs, and must install it, not fail on it.
+    root = tmp_path / "pkg"
+    root.mkdir()
+    (root / "package.json").write_text(
+        json.dumps({"dependencies": {"json5": "^2.2.3", "lazy-pkg": "1.0.0"}})
+    )
+    installed = []
+
+    def fake_npm(args, timeout=0):
+        prefix = tmp_path / args[args.index("--prefix") + 1]
+        manifest = json.loads((prefix / "package.json").read_text())
+        for name in manifest["dependencies"]:
+            (prefix / "node_modules" / name).mkdir(parents=True, exist_ok=True)
+        installed.append(sorted(manifest["dependencies"]))
+        return ""
+
+    monkeypatch.setattr("patcher.simulation.harness.run_npm", fake_npm)
+    deps = tmp_path / "deps" / "v1"
+    ensure_dependencies(root, {"json5"}, deps)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)
+    pristine = Prepared(root, tmp_path / "node", "test", {}, deps, tmp_path)
+    patched = pristine.rerooted(copy)
+    assert patched.deps_dir == deps
+
+    tries = []
+
+    def side():
+        tries.append(1)
+        if not (copy / "node_modules" / "lazy-pkg").is_dir():
+            raise HarnessError("Error: Cannot find package 'lazy-pkg' imported from x.js")
+        return "ran"
+
+    assert patched.run(side) == "ran"
+    assert len(tries) == 2
+    assert installed[-1] == ["json5", "lazy-pkg"]
+    # A copy with node_modules of its own (an install, not the cache's deps) installs nothing.
+    other = tmp_path / "other"
+    (other / "node_modules").mkdir(parents=True)
+    assert pristine.rerooted(other).deps_dir is None
 
 
 def test_harness_failure_is_a_harness_error_not_a_verdict(tmp_path):

@@ -223,7 +223,7 @@ def ensure_dependencies(
             stamp.write_text(json.dumps(wanted, indent=2))
     link = root / "node_modules"
     installed_dir = deps_dir / "node_modules"
-    if link.is_symlink() and link.resolve() == installed_dir.resolve():
+    if _links_to(link, installed_dir):
         return substitutions
     if link.is_dir() and not link.is_symlink():
         # The tarball bundles some packages in its own node_modules (2026.9.x): keep them,
@@ -488,12 +488,24 @@ class Prepared:
 
     def rerooted(self, root: Path) -> Prepared:
         """The same release at another root (a patched copy): same chunks by relative path,
-        same Node; packages come from the copy's node_modules as they are."""
+        same Node. Where the copy's node_modules is the release's installed dependencies,
+        a package a lazy import misses is installed there, as for the release: the two
+        sides may run at once, and the copy must not fail for a package the pristine side
+        has not installed yet."""
         if root == self.root:
             return self
         symbols = {name: root / path.relative_to(self.root) for name, path in self.symbols.items()}
+        shared = self.deps_dir is not None and _links_to(
+            root / "node_modules", self.deps_dir / "node_modules"
+        )
         return Prepared(
-            root, self.node, self.node_source, symbols, None, substitutions=self.substitutions
+            root,
+            self.node,
+            self.node_source,
+            symbols,
+            self.deps_dir if shared else None,
+            self.cache if shared else None,
+            substitutions=self.substitutions,
         )
 
     def run(self, action: Callable[[], T]) -> T:
@@ -523,6 +535,14 @@ class Prepared:
                     cache=self.cache,
                     unfit=name if unfit else None,
                 )
+
+
+def _links_to(link: Path, target: Path) -> bool:
+    """Whether `link` is a symlink that resolves to `target`."""
+    try:
+        return link.is_symlink() and link.resolve() == target.resolve()
+    except OSError:
+        return False
 
 
 _MISSING_PACKAGE = re.compile(r"Cannot find (?:package|module) '([^']+)'")
