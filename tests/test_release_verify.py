@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from patcher.cache.layout import deps_dir
 from patcher.cli import main
 
 pytestmark = pytest.mark.release
@@ -51,6 +52,9 @@ def test_verify_release(verify_case, release_cache):
     expected = ["pristine side", "patched side", "rollback check"] if affected else []
     assert [s for s in stages if s in expected] == expected and stages[-1] == "done", stages
     assert report["version"] == version
+    # Node kept what it compiled of the release beside its dependencies, for the next run.
+    compiled = deps_dir(release_cache, version) / ".compile-cache"
+    assert any(p.is_file() for p in compiled.rglob("*")), compiled
     pristine = report["pristine"]
     assert pristine["bug_reproduced"] is affected, json.dumps(pristine, indent=1)
     failures = [f for s in pristine["scenarios"].values() for f in s["failures"]]

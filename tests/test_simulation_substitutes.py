@@ -60,10 +60,12 @@ def test_npm_failures_that_mean_unpublished_name_the_package():
 
 
 class FakeNpm:
-    """npm install that fails, once per package, for versions the registry lacks."""
+    """npm install that fails, once per package, for versions the registry lacks; with
+    `--prefer-offline` also for those published after npm cached the metadata (`newer`)."""
 
-    def __init__(self, registry: dict[str, list[str]]):
+    def __init__(self, registry: dict[str, list[str]], newer: dict[str, list[str]] | None = None):
         self.registry = registry
+        self.newer = newer or {}
         self.calls: list[list[str]] = []
 
     def install(self, args, timeout=0):
@@ -78,7 +80,8 @@ class FakeNpm:
                 raise NpmFailed(
                     f"npm install failed: 404 '{name}@{spec}' is not in this registry.", "E404"
                 )
-            if spec not in self.registry[name]:
+            cached = "--prefer-offline" in args and spec in self.newer.get(name, [])
+            if spec not in self.registry[name] or cached:
                 raise NpmFailed(
                     f"npm install failed: notarget No matching version found for {name}@{spec}.",
                     "ETARGET",
@@ -117,11 +120,13 @@ def test_unpublished_pins_are_substituted_and_recorded(tmp_path, monkeypatch):
     assert manifest["dependencies"]["@openclaw/proxyline"] == "0.3.3"
     assert manifest["overrides"]["@openclaw/proxyline"] == "0.3.3"  # transitive uses too
     assert manifest["dependencies"]["@x/gone"].startswith("file:./stubs/")
-    assert "--legacy-peer-deps" in npm.calls[-1] and len(npm.calls) == 3
+    # Each missing pin is asked of the registry again before a stand-in is chosen.
+    assert [("--prefer-offline" in c) for c in npm.calls] == [True, False, True, False, True]
+    assert "--legacy-peer-deps" in npm.calls[-1]
 
     # A warm run installs nothing and reports the same.
     again = h.ensure_dependencies(root, {"ws"}, deps)
-    assert again.to_json() == subs.to_json() and len(npm.calls) == 3
+    assert again.to_json() == subs.to_json() and len(npm.calls) == 5
     lines = again.describe()
     assert any("@openclaw/proxyline@0.2.0 is not published" in ln and "0.3.3" in ln for ln in lines)
     assert any("@x/gone@1.0.0" in ln and "stub" in ln for ln in lines)
@@ -142,7 +147,20 @@ def test_a_stand_in_that_fails_too_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setattr(s, "published", lambda name: PROXYLINE)
     with pytest.raises(h.HarnessError, match=r"cannot install @openclaw/proxyline@0\.2\.0"):
         h.ensure_dependencies(root, {"@openclaw/proxyline"}, tmp_path / "deps" / "v")
-    assert len(npm.calls) == 2
+    assert len(npm.calls) == 4
+
+
+def test_a_version_newer_than_npms_cached_metadata_is_installed_not_substituted(
+    tmp_path, monkeypatch
+):
+    # npm's cache predates ws 8.21.0: the install that takes the cache as it is fails, the
+    # one that asks the registry finds it, and nothing stands in for it.
+    root = _release(tmp_path, {"ws": "8.21.0"})
+    npm = FakeNpm({"ws": ["8.20.0", "8.21.0"]}, newer={"ws": ["8.21.0"]})
+    monkeypatch.setattr(h, "run_npm", npm.install)
+    monkeypatch.setattr(s, "published", lambda name: npm.registry.get(name, []))
+    subs = h.ensure_dependencies(root, {"ws"}, tmp_path / "deps" / "v")
+    assert not subs and [("--prefer-offline" in c) for c in npm.calls] == [True, False]
 
 
 def test_a_stub_imports_cleanly_and_throws_naming_the_package_when_used(tmp_path):

@@ -110,6 +110,20 @@ def _declared_ranges(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
 MAX_SUBSTITUTIONS = 12
 
 
+def _install(args: list[str]) -> None:
+    """`npm ARGS` with npm's cached package metadata taken as it is (`--prefer-offline`):
+    releases share most packages, and asking the registry again for each costs a fifth of
+    an install. Where npm then finds a version or a package missing, the cached metadata
+    may be older than it: the same install asks the registry before anyone concludes the
+    registry lacks it."""
+    try:
+        run_npm([*args, "--prefer-offline"], timeout=1800)
+    except NpmFailed as exc:
+        if unpublished(exc) is None:
+            raise
+        run_npm(args, timeout=1800)
+
+
 def install_with_stand_ins(
     deps_dir: Path,
     wanted: dict[str, str],
@@ -151,7 +165,7 @@ def install_with_stand_ins(
             # wants undici >=8.3, the build pins 8.2.0): the build's pins win.
             args.append("--legacy-peer-deps")
         try:
-            run_npm(args, timeout=1800)
+            _install(args)
             return substitutions
         except NpmFailed as exc:
             missing = unpublished(exc)
@@ -257,13 +271,18 @@ class HarnessRun:
     stderr: str
 
 
-def scratch_env(scratch: Path) -> dict[str, str]:
-    """The environment of a harness process: isolated state, no test-mode switches."""
+def scratch_env(scratch: Path, compile_cache: Path | None = None) -> dict[str, str]:
+    """The environment of a harness process: isolated state, no test-mode switches.
+
+    Node keeps the code it compiles in `compile_cache` (a release's own, kept with its
+    dependencies), else in the scratch folder: every process of a side loads the same
+    chunks, and compiling them is much of what it costs."""
     env = {k: v for k, v in os.environ.items() if k not in ("VITEST", "NODE_ENV", "NODE_OPTIONS")}
     home = scratch / "home"
     state = scratch / "state"
     tmp = scratch / "tmp"  # os.tmpdir() of the release: its locks and temp files stay here
-    for folder in (home, state, tmp):
+    compiled = compile_cache or scratch / "compile-cache"
+    for folder in (home, state, tmp, compiled):
         folder.mkdir(parents=True, exist_ok=True)
     # No network: the scenarios need none, and any HTTP attempt goes to a closed port.
     dead_proxy = "http://127.0.0.1:9"
@@ -281,6 +300,10 @@ def scratch_env(scratch: Path) -> dict[str, str]:
         TMP=str(tmp),
         TEMP=str(tmp),
         TZ="UTC",
+        # Entries are keyed by the file's path and checked against its content, so a patched
+        # chunk is never served a pristine one's code.
+        # NODE_DISABLE_COMPILE_CACHE=1, Node's own switch, still turns it off.
+        NODE_COMPILE_CACHE=str(compiled),
     )
     return env
 
@@ -485,6 +508,10 @@ class Prepared:
     cache: Path | None = None  # whose content store the installed packages join
     # What stands in for packages the registry does not publish at the pinned version.
     substitutions: Substitutions = field(default_factory=Substitutions)
+    # Where Node keeps the code it compiled for this release (None: a scratch folder's).
+    # Only a release at its cache path gets one: a copy's paths change every run, and its
+    # entries would pile up unused.
+    compile_cache: Path | None = None
 
     def rerooted(self, root: Path) -> Prepared:
         """The same release at another root (a patched copy): same chunks by relative path,
@@ -576,4 +603,7 @@ def prepare(
         substitutions = ensure_dependencies(
             install.root, import_closure(symbols.values()), deps, cache=cache
         )
-    return Prepared(install.root, node.path, node.source, symbols, deps, cache, substitutions)
+    compiled = deps / ".compile-cache" if deps is not None else None
+    return Prepared(
+        install.root, node.path, node.source, symbols, deps, cache, substitutions, compiled
+    )

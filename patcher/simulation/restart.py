@@ -193,7 +193,7 @@ def _run_c(
 
 def list_cron_records(side: Prepared, state_dir: Path) -> list[dict[str, Any]]:
     """The cron task records of `state_dir` as the release's own registry reader lists them."""
-    env = scratch_env(state_dir.parent)
+    env = scratch_env(state_dir.parent, side.compile_cache)
     run = run_harness(
         side.node, "restart.mjs", {**side.symbols}, {"phase": "list"}, env, timeout=120,
         optional=_optional(side),
@@ -240,7 +240,7 @@ def _simulate(
     the scenarios."""
     started = time.monotonic()
     run_dir = work / "run"
-    env = scratch_env(run_dir)
+    env = scratch_env(run_dir, prepared.compile_cache)
     state = run_dir / "state"
     store = state / "cron" / "jobs.json"
     a = _run_a(prepared, store, env)

@@ -79,6 +79,9 @@ async function loadSymbols() {
 try {
   const symbols = await loadSymbols();
   const scenario = await import(pathToFileURL(config.scenario).href);
+  // Node writes its compile cache at exit; the scenarios kill processes mid-run, so write it
+  // now that the chunks are loaded (Node 22.10+).
+  nodeModule.flushCompileCache?.();
   if (hookStats) emit("loader", { ...hookStats });
   const result = await scenario.main({ symbols, config: config.settings ?? {}, emit });
   emit("result", result ?? {});
