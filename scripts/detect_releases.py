@@ -24,24 +24,19 @@ sys.path.insert(0, str(REPO / "tests"))
 import release_facts  # noqa: E402
 
 from patcher.cache.layout import cache_dir  # noqa: E402
-from patcher.cache.releases import fetch_release, list_versions, stable_versions  # noqa: E402
+from patcher.cache.releases import fetch_release  # noqa: E402
 from patcher.detection.detect import detect_install  # noqa: E402
 from patcher.detection.install import open_install  # noqa: E402
-from patcher.versions import parse_version  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="first", default="2026.3.1")
-    parser.add_argument("--to", dest="last", default="2026.9.6")
-    parser.add_argument("--jobs", type=int, default=4, help="parallel fetches")
-    parser.add_argument("--cache-dir")
+    release_facts.add_range_arguments(parser)
     parser.add_argument("--output", default=str(REPO / "docs" / "detect-releases.md"))
     parser.add_argument("--prune", action="store_true")
     args = parser.parse_args()
 
-    first, last = parse_version(args.first), parse_version(args.last)
-    versions = [v for v in stable_versions(list_versions()) if first <= parse_version(v) <= last]
+    versions = release_facts.stable_in_range(args)
     facts = release_facts.load()
     cache = cache_dir(args.cache_dir)
     rows, failures = [], 0

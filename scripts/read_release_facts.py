@@ -16,7 +16,7 @@ without `detect`: detect is what the facts check, so they must not come from it.
 - `store`: `sqlite` where a cron-store file defines `loadCronJobsStore` or names the
   `cron_jobs` table, `json-split` where it names a `*-state.json` file, else `json`;
 - `family`: no active-jobs code is `not-affected`; a cron service with the startup run
-  repair (its module's `startup-run-repair` region or file) is `fixed-upstream`, or
+  repair (code naming its module, `startup-run-repair`) is `fixed-upstream`, or
   `affected-recovery-key` where that repair keys the run by its reservation
   (`runIdStartedAt: ….reservedAtMs`); otherwise the sweeper's durable recovery
   (`function resolveDurableCronTaskRecovery(`) and the store decide: none and JSON is
@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import release_facts  # noqa: E402
 
 from patcher.cache.layout import cache_dir  # noqa: E402
-from patcher.cache.releases import fetch_release, list_versions, stable_versions  # noqa: E402
+from patcher.cache.releases import fetch_release  # noqa: E402
 from patcher.versions import parse_version  # noqa: E402
 
 FACTS = release_facts.FACTS
@@ -54,16 +54,12 @@ FACTS = release_facts.FACTS
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="first", default="2026.3.1")
-    parser.add_argument("--to", dest="last", default="2026.9.6")
-    parser.add_argument("--jobs", type=int, default=4, help="parallel fetches")
-    parser.add_argument("--cache-dir")
+    release_facts.add_range_arguments(parser)
     parser.add_argument("--write", action="store_true", help="write the facts read to the file")
     parser.add_argument("--prune", action="store_true")
     args = parser.parse_args()
 
-    first, last = parse_version(args.first), parse_version(args.last)
-    versions = [v for v in stable_versions(list_versions()) if first <= parse_version(v) <= last]
+    versions = release_facts.stable_in_range(args)
     document = json.loads(FACTS.read_text())
     recorded = document["releases"]
     cache = cache_dir(args.cache_dir)

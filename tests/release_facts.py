@@ -9,11 +9,15 @@ reads them off every release.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
+
+from patcher.cache.releases import list_versions, stable_versions
+from patcher.versions import parse_version
 
 FACTS = Path(__file__).parent / "data" / "releases.json"
 ROLES = ("active-jobs", "cron-service", "sweeper", "cron-store")
@@ -24,6 +28,21 @@ STATUS_OF = {
     "affected-sqlite": "affected",
     "fixed-upstream": "fixed-upstream",
 }
+
+
+def add_range_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the scripts that walk the stable releases: which ones, how many
+    fetched at once, which cache."""
+    parser.add_argument("--from", dest="first", default="2026.3.1")
+    parser.add_argument("--to", dest="last", default="2026.9.6")
+    parser.add_argument("--jobs", type=int, default=4, help="parallel fetches")
+    parser.add_argument("--cache-dir")
+
+
+def stable_in_range(args: argparse.Namespace) -> list[str]:
+    """The published stable releases from `--from` to `--to`, both included, in order."""
+    first, last = parse_version(args.first), parse_version(args.last)
+    return [v for v in stable_versions(list_versions()) if first <= parse_version(v) <= last]
 
 
 def load() -> dict[str, dict[str, Any]]:
@@ -111,7 +130,7 @@ def read_facts(root: Path) -> dict[str, Any]:
             files["active-jobs"].append(name)
         if _calls_active(data):
             files["cron-service"].append(name)
-            if _STARTUP_REPAIR in data or _STARTUP_REPAIR.decode() in path.name:
+            if _STARTUP_REPAIR in data:
                 markers["startup_repair"] = True
                 markers["by_reservation"] |= _RUN_ID_BY_RESERVATION.search(data) is not None
         if _DEF_SWEEPER.search(data):
