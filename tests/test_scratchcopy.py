@@ -69,8 +69,18 @@ def test_identical_trees_reads_what_is_not_the_same_file(tmp_path):
     (copy / "dist" / "b.js").unlink()
     (copy / "dist" / "b.js").write_text("B")  # a new inode, other bytes
     assert not identical_trees(copy, release)
+    (copy / "dist" / "b.js").write_text("b")
+    (copy / "dist" / "b.js").chmod(0o755)
+    assert not identical_trees(copy, release)  # the same bytes, another mode
     (copy / "dist" / "b.js").unlink()
     assert not identical_trees(copy, release)  # a file missing
+    (release / "dist" / "b.js").unlink()
+    os.symlink("a.js", release / "dist" / "b.js")
+    os.symlink("a.js", copy / "dist" / "b.js")
+    assert identical_trees(copy, release)  # the same link (not the same inode)
+    (copy / "dist" / "b.js").unlink()
+    os.symlink("./a.js", copy / "dist" / "b.js")
+    assert not identical_trees(copy, release)  # a link elsewhere, however short
 
 
 def test_a_copy_of_an_npm_install_resolves_its_hoisted_dependencies(tmp_path):

@@ -14,9 +14,11 @@ from patcher.simulation.harness import (
     Prepared,
     ensure_dependencies,
     import_closure,
+    open_gate,
     package_name,
     run_harness,
     scratch_env,
+    start_harness,
 )
 
 
@@ -158,3 +160,47 @@ def test_export_name_reads_the_export_clause():
     assert export_name(chunk, "clearCronJobActive") == "t"
     with pytest.raises(ShapeError, match="does not export getCronActiveJobState"):
         export_name(chunk, "getCronActiveJobState")
+
+
+GATED = """
+export async function main() {
+  return { now: Date.now() };
+}
+"""
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is needed on PATH for the harness tests")
+    return node
+
+
+def test_a_gated_process_runs_at_the_time_the_gate_hands_over(tmp_path):
+    scenario = tmp_path / "gated.mjs"
+    scenario.write_text(GATED)
+    chunk = tmp_path / "chunk.mjs"
+    chunk.write_text("function f() {}\n")
+    env = scratch_env(tmp_path / "scratch")
+    gate = tmp_path / "gate"
+    started = start_harness(
+        _node(), str(scenario), {"f": chunk}, {}, env, clock={"offsetMs": 0}, gate=gate
+    )
+    moment = 4_102_444_800_000  # 2100-01-01: far from this machine's clock
+    open_gate(gate, {"now": moment})
+    now = started.result(timeout=60).result["now"]
+    assert moment <= now < moment + 60_000  # the clock jumped to the gate's time
+
+
+def test_a_gated_process_cancelled_before_its_gate_reports_nothing(tmp_path):
+    scenario = tmp_path / "gated.mjs"
+    scenario.write_text(GATED)
+    chunk = tmp_path / "chunk.mjs"
+    chunk.write_text("function f() {}\n")
+    env = scratch_env(tmp_path / "scratch")
+    started = start_harness(_node(), str(scenario), {"f": chunk}, {}, env, gate=tmp_path / "g")
+    started.cancel()
+    with pytest.raises(HarnessError, match="stopped before it ended"):
+        started.result(timeout=60)
+    started.cancel()  # twice is harmless
+    assert not list((tmp_path / "scratch" / "tmp").glob("*.json"))  # its config is gone

@@ -42,6 +42,7 @@ from patcher.cache.layout import (
 )
 from patcher.errors import UsageError
 from patcher.files.locks import waiting
+from patcher.files.walk import tree_lstat
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.I)
 
@@ -240,23 +241,12 @@ def _tree_entries(root: Path) -> dict[str, os.stat_result]:
     dependency install as the top-level `node_modules` (or links packages into a bundled
     one): symlinks there are the tool's own; a symlink anywhere else is not the release's
     (a tarball holds none: extraction refuses links)."""
-    entries: dict[str, os.stat_result] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        ours = rel_dir == "node_modules" or rel_dir.startswith("node_modules" + os.sep)
-        for name in (*filenames, *dirnames):
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(path)
-            except OSError:  # gone since the folder was listed: not part of the tree
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                continue
-            rel = os.path.relpath(path, root).replace(os.sep, "/")
-            if stat.S_ISLNK(st.st_mode) and (ours or rel == "node_modules"):
-                continue
-            entries[rel] = st
-    return entries
+
+    def skip(rel: str, st: os.stat_result) -> bool:
+        ours = rel == "node_modules" or rel.startswith("node_modules/")
+        return ours and stat.S_ISLNK(st.st_mode)
+
+    return tree_lstat(root, skip)
 
 
 def record_tree(root: Path, digests: dict[str, str] | None = None) -> None:

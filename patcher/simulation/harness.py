@@ -336,6 +336,7 @@ def _write_config(
     clock: dict[str, Any] | None,
     env: dict[str, str],
     optional: Iterable[str] = (),
+    gate: Path | None = None,
 ) -> str:
     config = {
         "scenario": str(HARNESS_DIR / scenario),
@@ -347,6 +348,7 @@ def _write_config(
         # The release hard-codes /tmp/openclaw (its log and temp files) and /tmp (2026.9's
         # lock files): the harness points those literals here (hooks.mjs).
         "scratchTmp": env["TMPDIR"],
+        "gate": str(gate) if gate is not None else None,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=env["TMPDIR"]) as fh:
         json.dump(config, fh)
@@ -453,6 +455,75 @@ def run_until_killed(
     return HarnessRun(payload, events, "")
 
 
+class Started:
+    """A harness process that is running; `result` waits for what it reports.
+
+    With a gate (start_harness), the process loads the release's code at once and then
+    waits for the gate file before its scenario runs: the load, most of a process's cost,
+    overlaps what runs before the moment the scenario is about."""
+
+    def __init__(self, node: Path, scenario: str, config_path: str, env: dict[str, str]) -> None:
+        self.scenario = scenario
+        self._config_path = config_path
+        self._errfile = tempfile.TemporaryFile(dir=env["TMPDIR"])  # noqa: SIM115 - closed in result
+        try:
+            self._proc = _spawn(node, config_path, env, self._errfile)
+        except BaseException:
+            self._errfile.close()
+            os.unlink(config_path)
+            raise
+
+    def result(self, timeout: float) -> HarnessRun:
+        """What the process reported once it ended; HarnessError when it failed, did not
+        end in `timeout` seconds, or was cancelled."""
+        if self._errfile.closed:
+            raise HarnessError(f"the harness ({self.scenario}) was stopped before it ended.")
+        try:
+            stdout, _ = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise HarnessError(
+                f"the harness ({self.scenario}) did not finish in {timeout:.0f} s."
+            ) from exc
+        finally:
+            self._close()
+        stderr = _read_tail(self._errfile)
+        self._errfile.close()
+        events = _parse_events(stdout.decode("utf-8", "replace"))
+        results = [payload for kind, payload in events if kind == "result"]
+        if not results or any(kind == "error" for kind, _ in events):
+            raise _failure(self.scenario, events, stderr, "failed")
+        return HarnessRun(results[-1], events, stderr)
+
+    def cancel(self) -> None:
+        """End the process now, if it still runs (its result is then a HarnessError)."""
+        if self._errfile.closed:  # its result was read: nothing of it is left
+            return
+        self._close()
+        self._errfile.close()
+
+    def _close(self) -> None:
+        kill_group(self._proc)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._config_path)
+
+
+def start_harness(
+    node: Path,
+    scenario: str,
+    symbols: dict[str, Path],
+    settings: dict[str, Any],
+    env: dict[str, str],
+    clock: dict[str, Any] | None = None,
+    optional: Iterable[str] = (),
+    gate: Path | None = None,
+) -> Started:
+    """Start `patcher/simulation/<scenario>` under `node`. With `gate`, the scenario runs only
+    once that file exists; a `now` (ms) in its JSON sets the process's clock to that time
+    (the moment another process hands over)."""
+    config_path = _write_config(scenario, symbols, settings, clock, env, optional, gate)
+    return Started(node, scenario, config_path, env)
+
+
 def run_harness(
     node: Path,
     scenario: str,
@@ -464,24 +535,14 @@ def run_harness(
     optional: Iterable[str] = (),
 ) -> HarnessRun:
     """Run `patcher/simulation/<scenario>` under `node`; raise HarnessError when it cannot."""
-    config_path = _write_config(scenario, symbols, settings, clock, env, optional)
-    with tempfile.TemporaryFile(dir=env["TMPDIR"]) as errfile:
-        proc = _spawn(node, config_path, env, errfile)
-        try:
-            stdout, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise HarnessError(
-                f"the harness ({scenario}) did not finish in {timeout:.0f} s."
-            ) from exc
-        finally:
-            kill_group(proc)
-            os.unlink(config_path)
-        stderr = _read_tail(errfile)
-    events = _parse_events(stdout.decode("utf-8", "replace"))
-    results = [payload for kind, payload in events if kind == "result"]
-    if not results or any(kind == "error" for kind, _ in events):
-        raise _failure(scenario, events, stderr, "failed")
-    return HarnessRun(results[-1], events, stderr)
+    return start_harness(node, scenario, symbols, settings, env, clock, optional).result(timeout)
+
+
+def open_gate(gate: Path, payload: dict[str, Any] | None = None) -> None:
+    """Let a gated harness process run its scenario (start_harness): the file appears whole."""
+    tmp = gate.with_name(gate.name + ".tmp")
+    tmp.write_text(json.dumps(payload or {}))
+    os.replace(tmp, gate)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -29,10 +29,13 @@ from patcher.files.jsonio import dumps
 from patcher.simulation.harness import (
     HarnessError,
     Prepared,
+    Started,
+    open_gate,
     prepare,
     run_harness,
     run_until_killed,
     scratch_env,
+    start_harness,
 )
 from patcher.simulation.scenarios import OTHER, SideResult, evaluate
 
@@ -124,7 +127,7 @@ def _run_b(side: Prepared, store: Path, jobs: dict, env: dict[str, str], work: P
     """Process B: start past the grace in A's state dir, sweep at each moment of interest.
     It runs with the same store path as A: from 2026.6.1 the SQLite cron store keys its
     rows by that path, and a restarted gateway uses the path it used before. While its runs
-    are live past the grace, process C sweeps from beside it (`_run_c`); what C left is
+    are live past the grace, process C sweeps from beside it (`_start_c`); what C left is
     B's `otherProcess`."""
     window, done = work / "other-process.window", work / "other-process.done"
     settings = {
@@ -134,11 +137,9 @@ def _run_b(side: Prepared, store: Path, jobs: dict, env: dict[str, str], work: P
         "gracePlusMs": GRACE_PLUS_MS,
         "otherProcess": {"window": str(window), "done": str(done), "timeoutMs": 120_000},
     }
+    c = _start_c(side, env, window)
     other: dict[str, Any] = {}
-    finished = threading.Event()
-    helper = threading.Thread(
-        target=_run_c, args=(side, env, window, done, finished, other), daemon=True
-    )
+    helper = threading.Thread(target=_finish_c, args=(c, done, other), daemon=True)
     helper.start()
     try:
         b = run_harness(
@@ -152,40 +153,34 @@ def _run_b(side: Prepared, store: Path, jobs: dict, env: dict[str, str], work: P
             optional=_optional(side),
         ).result
     finally:
-        finished.set()
+        c.cancel()  # B is done: a C still waiting for its window never gets one
         helper.join()
     if b.get("otherProcess") is not None:
         b["otherProcess"].update(other)
     return b
 
 
-def _run_c(
-    side: Prepared,
-    env: dict[str, str],
-    window: Path,
-    done: Path,
-    finished: threading.Event,
-    out: dict[str, Any],
-) -> None:
-    """Process C, when B opens its window: the release's own task maintenance as a CLI
-    process runs it (`openclaw tasks maintenance --apply`), at B's time, on B's state."""
-    while not window.is_file():
-        if finished.wait(0.05):
-            return
+def _start_c(side: Prepared, env: dict[str, str], window: Path) -> Started:
+    """Process C, started with B: it loads the release's code beside B, then waits for B's
+    window; at B's time, on B's state, it runs the release's own task maintenance as a CLI
+    process runs it (`openclaw tasks maintenance --apply`)."""
+    return start_harness(
+        side.node,
+        "restart.mjs",
+        {**side.symbols},
+        {"phase": "c"},
+        env,
+        clock={"offsetMs": GRACE_PLUS_MS, "stepMs": CLOCK_STEP_MS},  # B's time, set at the window
+        optional=_optional(side),
+        gate=window,
+    )
+
+
+def _finish_c(c: Started, done: Path, out: dict[str, Any]) -> None:
+    """Wait for what C reports, then tell B it has swept."""
     try:
-        b_now = json.loads(window.read_text())["now"]
-        run = run_harness(
-            side.node,
-            "restart.mjs",
-            {**side.symbols},
-            {"phase": "c"},
-            env,
-            timeout=120,
-            clock={"offsetMs": int(b_now - time.time() * 1000), "stepMs": CLOCK_STEP_MS},
-            optional=_optional(side),
-        )
-        out.update(run.result)
-    except (HarnessError, OSError, ValueError, KeyError) as exc:
+        out.update(c.result(timeout=240).result)
+    except HarnessError as exc:
         out["error"] = str(exc)
     finally:
         done.touch()
@@ -211,17 +206,29 @@ def _store_problems(state: Path, store: Path) -> tuple[list[str], list[str]]:
     return problems, [f.version_error for f in report.files if f.version_error]
 
 
-def _unpatched_cannot_load(unpatched: Prepared, store: Path, env: dict[str, str]) -> str | None:
-    """Rollback safety: why the unpatched release cannot load the patched store, if so."""
+def _start_reader(unpatched: Prepared, store: Path, env: dict[str, str], gate: Path) -> Started:
+    """Rollback safety: the unpatched release's CronService loads the store the patched code
+    left, as the gateway does at start once rollback has run. Started beside B (its load
+    overlaps B), it reads the store once the gate opens, when B is done."""
+    return start_harness(
+        unpatched.node,
+        "store_reader.mjs",
+        {"CronService": unpatched.symbols["CronService"]},
+        {"storePath": str(store)},
+        {**env, **_compile_cache_env(unpatched)},
+        gate=gate,
+    )
+
+
+def _compile_cache_env(side: Prepared) -> dict[str, str]:
+    return {"NODE_COMPILE_CACHE": str(side.compile_cache)} if side.compile_cache else {}
+
+
+def _unpatched_cannot_load(reader: Started, gate: Path) -> str | None:
+    """Why the unpatched release cannot load the patched store, if so (_start_reader)."""
+    open_gate(gate)
     try:
-        run_harness(
-            unpatched.node,
-            "store_reader.mjs",
-            {"CronService": unpatched.symbols["CronService"]},
-            {"storePath": str(store)},
-            env,
-            timeout=120,
-        )
+        reader.result(timeout=120)
     except HarnessError as exc:
         return f"the unpatched release cannot load the patched store: {exc}"
     return None
@@ -250,26 +257,34 @@ def _simulate(
         # The gateway that died ran the unpatched code (apply happens under a running
         # gateway): B must derive the active ids from state.runningAtMs.
         _strip_active_ids(state, store)
-    b = _run_b(upgrade or prepared, store, a["jobs"], env, work)
-    # After an upgrade the store is the newer release's, in its own schema, and it no
-    # longer writes the activeJobIds row: the row stays as A left it.
-    problems, unknown = _store_problems(state, store) if upgrade is None else (upgrade_problems, [])
-    if patched:  # the patched code must write a store this tool knows; a release it does
-        problems += unknown  # not repair may write one of a newer version
-    active = store_active_ids(state, store) if upgrade is None else None
-    scenarios = evaluate(
-        a,
-        b,
-        active,
-        problems,
-        expect_active_ids=active_ids and upgrade is None,
-        killed_active_ids=killed_active,
-        a_persists=active_ids,
-    )
-    if unpatched is not None:
-        failure = _unpatched_cannot_load(unpatched, store, env)
-        if failure:
-            scenarios["store_compatibility"].fail(OTHER, failure)
+    reader_gate = work / "reader.go"
+    reader = _start_reader(unpatched, store, env, reader_gate) if unpatched is not None else None
+    try:
+        b = _run_b(upgrade or prepared, store, a["jobs"], env, work)
+        # After an upgrade the store is the newer release's, in its own schema, and it no
+        # longer writes the activeJobIds row: the row stays as A left it.
+        problems, unknown = (
+            _store_problems(state, store) if upgrade is None else (upgrade_problems, [])
+        )
+        if patched:  # the patched code must write a store this tool knows; a release it
+            problems += unknown  # does not repair may write one of a newer version
+        active = store_active_ids(state, store) if upgrade is None else None
+        scenarios = evaluate(
+            a,
+            b,
+            active,
+            problems,
+            expect_active_ids=active_ids and upgrade is None,
+            killed_active_ids=killed_active,
+            a_persists=active_ids,
+        )
+        if reader is not None:
+            failure = _unpatched_cannot_load(reader, reader_gate)
+            if failure:
+                scenarios["store_compatibility"].fail(OTHER, failure)
+    finally:
+        if reader is not None:
+            reader.cancel()  # no-op once its result is read
     if not patched and unknown:
         scenarios["store_compatibility"].notes.append(f"not judged: {unknown[0]}")
     return SideResult(scenarios, time.monotonic() - started, prepared.node_source)

@@ -4,7 +4,7 @@
 // ({ symbols: { NAME: "/abs/chunk.js" } }) and the scenario's own settings. The result is
 // printed as one line `@@result <json>`; the process then exits explicitly, because the
 // cron timer re-arms and is not unref'd.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as nodeModule from "node:module";
 import { pathToFileURL } from "node:url";
 
@@ -31,6 +31,9 @@ if (config.clock) {
   globalThis.__patcherClock = {
     advance(ms) {
       offset += ms;
+    },
+    set(ms) {
+      offset = ms - realNow();
     },
   };
 }
@@ -62,6 +65,15 @@ if (inThread) {
 }
 emit("hooks", { mode: inThread ? "in-thread" : "off-thread" });
 
+// A gated process loads the release's code, then waits here until the tool (or another
+// process) creates the gate file; a `now` in it is the time this process continues at.
+async function passGate(gate) {
+  emit("gate", { waiting: true });
+  while (!existsSync(gate)) await new Promise((resolve) => setTimeout(resolve, 20));
+  const { now } = JSON.parse(readFileSync(gate, "utf8"));
+  if (now !== undefined) globalThis.__patcherClock?.set(now);
+}
+
 async function loadSymbols() {
   const symbols = {};
   const missing = [];
@@ -83,6 +95,7 @@ try {
   // now that the chunks are loaded (Node 22.10+).
   nodeModule.flushCompileCache?.();
   if (hookStats) emit("loader", { ...hookStats });
+  if (config.gate) await passGate(config.gate);
   const result = await scenario.main({ symbols, config: config.settings ?? {}, emit });
   emit("result", result ?? {});
   process.exit(0);

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from patcher.detection.detect import detect_install
 from patcher.detection.install import open_install
 from patcher.errors import PatcherError, RefusedError
 from patcher.files.atomic import replace_file
+from patcher.files.walk import tree_lstat
 from patcher.repair.commands import apply, rollback
 from patcher.repair.state import marked_files
 from patcher.repair.transaction import InstallRecord, checked_backup, safe_target
@@ -116,19 +118,13 @@ def _files(root: Path) -> dict[str, os.stat_result]:
     """Every file under `root` but the top-level node_modules (a fetched release's link to
     the harness's dependencies, or an install's own packages; the repair touches neither).
     Bundled plugins ship node_modules inside dist/: those are part of the release."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        if dirpath == str(root):
-            dirnames[:] = [d for d in dirnames if d != "node_modules"]
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            out[os.path.relpath(path, root)] = os.lstat(path)
-    return out
+    return tree_lstat(root, lambda rel, _st: rel == "node_modules")
 
 
 def identical_trees(copy: Path, release: Path) -> bool:
-    """The same files with the same bytes. A file still hard-linked to the release's (same
-    inode) is the same file; only the others are read and compared."""
+    """The same files with the same bytes and modes (a symlink: the same target). A file
+    still hard-linked to the release's (same inode) is the same file; only the others are
+    read and compared."""
     ours, theirs = _files(copy), _files(release)
     if ours.keys() != theirs.keys():
         return False
@@ -136,6 +132,11 @@ def identical_trees(copy: Path, release: Path) -> bool:
         other = theirs[rel]
         if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
             continue
-        if st.st_size != other.st_size or file_sha256(copy / rel) != file_sha256(release / rel):
+        if st.st_mode != other.st_mode or st.st_size != other.st_size:
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            if os.readlink(copy / rel) != os.readlink(release / rel):
+                return False
+        elif file_sha256(copy / rel) != file_sha256(release / rel):
             return False
     return True
