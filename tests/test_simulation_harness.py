@@ -204,3 +204,25 @@ def test_a_gated_process_cancelled_before_its_gate_reports_nothing(tmp_path):
         started.result(timeout=60)
     started.cancel()  # twice is harmless
     assert not list((tmp_path / "scratch" / "tmp").glob("*.json"))  # its config is gone
+
+
+def test_where_a_release_defines_its_functions_is_kept_while_its_files_stay(tmp_path):
+    from patcher.simulation.harness import _recalled, _remember
+
+    root = tmp_path / "release" / "package"
+    (root / "dist").mkdir(parents=True)
+    chunk = root / "dist" / "cron-A1.js"
+    chunk.write_text("export class CronService {}\n")
+    record = tmp_path / "release" / "files.json"
+    record.write_text('{"version": 1, "files": {}}')
+    deps = tmp_path / "deps"
+    names, optional = ["CronService"], ["configureTaskRegistryMaintenance"]
+    assert _recalled(root, deps, names, optional) is None  # nothing kept yet
+    _remember(root, deps, names, optional, {"CronService": chunk}, {"croner"})
+    assert _recalled(root, deps, names, optional) == ({"CronService": chunk}, {"croner"})
+    assert _recalled(root, deps, ["CronService"], []) is None  # other names: found anew
+    record.write_text('{"version": 1, "files": {"dist/x.js": []}}')
+    assert _recalled(root, deps, names, optional) is None  # the release's files changed
+    _remember(root, deps, names, optional, {"CronService": chunk}, {"croner"})
+    chunk.unlink()
+    assert _recalled(root, deps, names, optional) is None  # the chunk it named is gone

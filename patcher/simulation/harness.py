@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from patcher.cache import layout
-from patcher.cache.content import dedupe, touch_used
+from patcher.cache.content import TREE_RECORD, dedupe, touch_used
 from patcher.cache.releases import NpmFailed, run_npm
 from patcher.detection.install import open_install
 from patcher.detection.roles import ShapeError, locate_definitions
@@ -248,6 +250,18 @@ def ensure_dependencies(
         link.unlink()
     link.symlink_to(installed_dir, target_is_directory=True)
     return substitutions
+
+
+def dependencies_linked(root: Path, cache: Path, deps_key: str | None) -> bool:
+    """Whether preparing the release at `root` leaves its files as they are: an install with
+    its own node_modules (no `deps_key`), or a release already linked to its installed
+    dependencies. Only then may a copy of it be made while it is prepared."""
+    if deps_key is None:
+        return True
+    deps = layout.deps_dir(cache, deps_key)
+    return (deps / ".installed.json").is_file() and _links_to(
+        root / "node_modules", deps / "node_modules"
+    )
 
 
 def _link_packages(source: Path, target: Path) -> None:
@@ -637,6 +651,73 @@ _MISSING_PACKAGE = re.compile(r"Cannot find (?:package|module) '([^']+)'")
 _MISSING_EXPORT = re.compile(r"The requested module '([^']+)' does not provide an export named")
 
 
+# Beside a fetched release's dependency install: where its functions are defined and what
+# their chunks import, as found by content. Finding them reads every chunk (1.5 s of a warm
+# verify); the answer holds as long as the release's files are those of its tree record
+# (fetch_release checks them on every use) and the code that found it is this code.
+_PREPARED = ".prepared.json"
+_FINDERS = ("harness.py", "../detection/roles.py", "../detection/scan.py")
+
+
+def _prepared_key(root: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        digest.update((root.parent / TREE_RECORD).read_bytes())
+        for name in _FINDERS:
+            digest.update((HARNESS_DIR / name).read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _recalled(
+    root: Path, deps: Path, names: list[str], optional: list[str]
+) -> tuple[dict[str, Path], set[str]] | None:
+    """What `_remember` kept for this release and these names, if it still holds."""
+    key = _prepared_key(root)
+    try:
+        kept = json.loads((deps / _PREPARED).read_text())
+        entry = kept["entries"][json.dumps([names, optional])] if kept["key"] == key else None
+        if key is None or entry is None:
+            return None
+        symbols = {name: root / rel for name, rel in entry["symbols"].items()}
+        closure = set(entry["closure"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not all(isinstance(p, str) for p in closure) or not all(
+        p.is_file() for p in symbols.values()
+    ):
+        return None
+    return symbols, closure
+
+
+def _remember(
+    root: Path,
+    deps: Path,
+    names: list[str],
+    optional: list[str],
+    symbols: dict[str, Path],
+    closure: set[str],
+) -> None:
+    key = _prepared_key(root)
+    if key is None:
+        return
+    target = deps / _PREPARED
+    try:
+        kept = json.loads(target.read_text())
+        entries = kept["entries"] if kept.get("key") == key else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        entries = {}
+    entries[json.dumps([names, optional])] = {
+        "symbols": {name: path.relative_to(root).as_posix() for name, path in symbols.items()},
+        "closure": sorted(closure),
+    }
+    deps.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{_PREPARED}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps({"key": key, "entries": entries}))
+    os.replace(tmp, target)
+
+
 def prepare(
     root: Path,
     names: Iterable[str],
@@ -651,19 +732,27 @@ def prepare(
     """
 
     install = open_install(root)
-    # Functions first: a release the harness cannot load fails fast, before any download.
-    try:
-        symbols = locate_definitions(install.dist, names, purpose="the harness", optional=optional)
-    except ShapeError as exc:
-        raise HarnessError(str(exc)) from exc
-    node = find_node(install.engines_node, cache, install.root)
     deps = layout.deps_dir(cache, deps_key) if deps_key is not None else None
+    names, optional = list(names), list(optional)
+    known = _recalled(install.root, deps, names, optional) if deps is not None else None
+    if known is not None:
+        symbols, closure = known
+    else:
+        # Functions first: a release the harness cannot load fails fast, before any download.
+        try:
+            symbols = locate_definitions(
+                install.dist, names, purpose="the harness", optional=optional
+            )
+        except ShapeError as exc:
+            raise HarnessError(str(exc)) from exc
+        closure = import_closure(symbols.values()) if deps is not None else set()
+        if deps is not None:
+            _remember(install.root, deps, names, optional, symbols, closure)
+    node = find_node(install.engines_node, cache, install.root)
     substitutions = Substitutions()
     if deps is not None:
         touch_used(cache, deps_key)
-        substitutions = ensure_dependencies(
-            install.root, import_closure(symbols.values()), deps, cache=cache
-        )
+        substitutions = ensure_dependencies(install.root, closure, deps, cache=cache)
     compiled = deps / ".compile-cache" if deps is not None else None
     return Prepared(
         install.root, node.path, node.source, symbols, deps, cache, substitutions, compiled

@@ -23,7 +23,7 @@ from patcher.detection.install import open_install
 from patcher.detection.scan import remembered
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, RefusedError
 from patcher.repair.plan import Plan, PlanRefused, plan, range_notes, specs_for
-from patcher.simulation.harness import Prepared
+from patcher.simulation.harness import Prepared, dependencies_linked
 from patcher.simulation.restart import STATE_REPAIR, prepare_release, simulate, verify_root
 from patcher.simulation.scenarios import SideResult, side_summary
 from patcher.system.cores import usable_cores
@@ -143,30 +143,38 @@ def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) 
     deps_key = install.version if fetched else None
     if fetched:
         progress("installing the packages its cron code imports (cached after the first time)")
-    pristine = prepare_release(install.root, cache, deps_key)
-    _note_substitutions(report, pristine)
 
-    def pristine_side() -> SideResult:
+    def pristine_side(pristine: Prepared) -> SideResult:
         return verify_root(
             install.root, cache, deps_key, cron_reconciliation=reconciles, like=pristine
         )
 
     # The sides share nothing but the prepared release (read only) and the cache, and their
-    # time is the Node processes': with a second core, the patched side runs at once.
+    # time is the Node processes': with a second core, the patched side runs at once with
+    # the pristine; its copy is made and repaired while the release is prepared, where
+    # preparing it leaves the release's files as they are (then the copy links the same
+    # dependencies).
     at_once = verdict.status == AFFECTED and patched_plan is not None and usable_cores() >= 2
+    copy_early = at_once and dependencies_linked(install.root, cache, deps_key)
     progress(
         "pristine side: the restart scenarios on the release (the negative control)"
         + (", at once with the patched side" if at_once else "")
     )
     if at_once:
         with ThreadPoolExecutor(1) as pool:
-            negative = pool.submit(pristine_side)
+            prepared = pool.submit(prepare_release, install.root, cache, deps_key)
+            if not copy_early:
+                prepared.result()
+            negative = pool.submit(lambda: pristine_side(prepared.result()))
             _verify_patched_copy(
-                report, install.root, cache, pristine, reconciles, patched_plan, progress
+                report, install.root, cache, prepared.result, reconciles, patched_plan, progress
             )
+            pristine = prepared.result()
             report.pristine = negative.result()
     else:
-        report.pristine = pristine_side()
+        pristine = prepare_release(install.root, cache, deps_key)
+        report.pristine = pristine_side(pristine)
+    _note_substitutions(report, pristine)
     if verdict.status != AFFECTED:
         report.summary = _unaffected_summary(verdict.status, report.pristine, reconciles)
     elif not report.pristine.bug_reproduced:
@@ -184,7 +192,7 @@ def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) 
         )
     elif not at_once:
         _verify_patched_copy(
-            report, install.root, cache, pristine, reconciles, patched_plan, progress
+            report, install.root, cache, lambda: pristine, reconciles, patched_plan, progress
         )
     return report
 
@@ -256,14 +264,16 @@ def _verify_patched_copy(
     report: VerifyReport,
     root: Path,
     cache: Path,
-    pristine: Prepared,
+    pristine: Callable[[], Prepared],
     reconciles: bool,
     the_plan: Plan,
     progress: Progress,
 ) -> None:
-    """The patched side on a scratch copy repaired by `apply`, then its rollback."""
+    """The patched side on a scratch copy repaired by `apply`, then its rollback; the
+    release prepared (`pristine()`) is needed once the copy is repaired."""
     progress("patched side: the restart scenarios on a copy repaired by apply")
     with repaired_copy(root, cache) as copy:
+        prepared = pristine()
         report.patched = verify_root(
             copy,
             cache,
@@ -271,8 +281,8 @@ def _verify_patched_copy(
             cron_reconciliation=reconciles,
             patched=True,
             active_ids=the_plan.persists_active_ids,
-            unpatched=pristine,
-            like=pristine,
+            unpatched=prepared,
+            like=prepared,
         )
         progress("rollback check: the copy rolled back must match the release byte for byte")
         report.rollback_identical = rolled_back_identical(copy, root, cache)
