@@ -7,9 +7,12 @@ Cold runs in a fresh cache (DIR when given: it must be empty or absent, so the w
 after it can reuse it); warm runs in DIR or the usual cache as it is. npm's own cache goes
 in `<cache>/npm` (NPM_CONFIG_CACHE), so cold is cold for npm too and the disk figure counts it.
 
-Prints the wall time, the releases per minute, the slowest releases, whether every release
-came out as required, and the cache's disk use before and after (each inode counted once:
-identical files are stored once, patcher/cache/content.py). Goals on a 2-core machine, for
+Prints the wall time beside its floor (warm: for each release, the seven Node processes
+verify needs, each loading that release's cron code, timed on its own after the run, over
+the machine's cores: benchmarks/verify.py), the releases per minute, the slowest
+releases, whether every release came out as required, and the cache's disk use before
+and after (each inode counted once: identical files are stored once,
+patcher/cache/content.py). Goals on a 2-core machine, for
 >=2026.4.5,<2026.8 (49 releases): warm at most 4 minutes, cold at most 12, cache at most
 6 GB.
 """
@@ -25,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from verify import PROCESSES, one_load  # benchmarks/verify.py
 
 from patcher.cache.content import disk_usage
 from patcher.cache.layout import cache_dir
@@ -64,6 +69,11 @@ def main() -> int:
     print(f"versions {args.versions!r}: {len(rows)} releases, jobs {args.jobs or 'default'}")
     rate = len(rows) / (wall / 60)
     print(f"{'cold' if args.cold else 'warm'}: {wall / 60:.1f} min ({rate:.1f} releases/min)")
+    if not args.cold and rows:
+        cores = len(os.sched_getaffinity(0))
+        floor = sum(PROCESSES * one_load(r["version"], cache) for r in rows) / cores
+        ratio = wall / floor
+        print(f"floor: {floor / 60:.1f} min of Node loads over {cores} cores; ratio {ratio:.2f}")
     print(f"every release as required: {all(r['ok'] for r in rows)} (exit {done.returncode})")
     for row in sorted(rows, key=lambda r: -r["seconds"].get("total", 0))[:3]:
         print(f"  slowest: {row['version']} {row['seconds']}")

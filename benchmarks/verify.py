@@ -1,13 +1,19 @@
-"""Time `verify --release` on one release: warm (everything cached) and cold (empty cache).
+"""Time `verify --release` on one release, warm, beside its floor; and cold once.
 
     python benchmarks/verify.py [--version 2026.4.14] [--runs 3] [--skip-cold]
 
 Warm: the release, its Node and its dependencies are in the cache; the time is all of
 verify: detection, the pristine side's scenarios, the scratch copy repaired by `apply`, the
-patched side's scenarios (with the store check) and the rollback identity. Cold: a fresh
-cache directory, so the run also fetches the tarball, a Node if the machine's does not
-fit, and the dependencies (npm's own cache, ~/.npm, is left as it is). Goal (issue 4): at
-most 30 s warm.
+patched side's scenarios (with the store check) and the rollback identity.
+
+Floor: the restart contract needs seven Node processes on the release's code (A, B and C
+on each side, and the unpatched release reading the patched store), and each must load
+the release's cron code: thousands of modules, most of a process's CPU. One such load is
+timed on its own (the release's CronService loading an empty store, with the compile
+cache warm), interleaved with the verify runs; seven of them over the machine's cores is
+what no verify can go below. Cold: a fresh cache directory, so the run also fetches the
+tarball, a Node if the machine's does not fit, and the dependencies (npm's own cache,
+~/.npm, is left as it is).
 """
 
 from __future__ import annotations
@@ -16,19 +22,32 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from patcher.cache.layout import cache_dir
+from patcher.cache.releases import fetch_release
+from patcher.simulation.harness import run_harness, scratch_env
+from patcher.simulation.restart import prepare_release
 from patcher.system.selfexec import own_command
 
+PROCESSES = 7  # A, B, C on each side, and the unpatched store reader
 
-def run_verify(version: str, cache: str) -> tuple[float, dict]:
-    started = time.perf_counter()
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_verify(version: str, cache: str) -> tuple[float, float, dict]:
+    """(wall s, CPU s of every process verify ran, its report)."""
+    cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(
         own_command("--cache-dir", cache, "verify", "--release", version, "--json"),
         capture_output=True,
@@ -38,7 +57,25 @@ def run_verify(version: str, cache: str) -> tuple[float, dict]:
     elapsed = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"verify failed: {done.stderr.strip()}")
-    return elapsed, json.loads(done.stdout)
+    return elapsed, _children_cpu() - cpu, json.loads(done.stdout)
+
+
+def one_load(version: str, cache: Path) -> float:
+    """CPU seconds of one Node process that loads the release's cron code and reads an
+    empty store with it: what each of verify's processes costs before its scenario."""
+    prepared = prepare_release(fetch_release(version, cache), cache, version)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        env = scratch_env(Path(tmp), prepared.compile_cache)
+        store = Path(tmp) / "state" / "cron" / "jobs.json"
+        cpu = _children_cpu()
+        run_harness(
+            prepared.node,
+            "store_reader.mjs",
+            {"CronService": prepared.symbols["CronService"]},
+            {"storePath": str(store)},
+            env,
+        )
+        return _children_cpu() - cpu
 
 
 def main() -> int:
@@ -47,25 +84,32 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-cold", action="store_true")
     args = parser.parse_args()
-    print(
-        f"machine  {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"machine  {platform.machine()}, {cores} cores, Python {platform.python_version()}")
     cache = str(cache_dir())
     run_verify(args.version, cache)  # make sure everything is cached
-    warm = []
-    for _ in range(args.runs):
-        elapsed, report = run_verify(args.version, cache)
-        patched = (report.get("patched") or {}).get("seconds", 0.0)
-        warm.append((elapsed, report["pristine"]["seconds"], patched))
-    total, pristine, patched = (statistics.median(w[i] for w in warm) for i in range(3))
+    one_load(args.version, Path(cache))
+    runs, loads = [], []
+    for _ in range(args.runs):  # interleaved: a verify, then one load on its own
+        runs.append(run_verify(args.version, cache))
+        loads.append(one_load(args.version, Path(cache)))
+    wall = statistics.median(r[0] for r in runs)
+    cpu = statistics.median(r[1] for r in runs)
+    load = statistics.median(loads)
+    floor = PROCESSES * load / cores
     print(
-        f"warm     openclaw@{args.version}: median {total:.1f} s for verify (scenarios: "
-        f"{pristine:.1f} s pristine, {patched:.1f} s patched), {args.runs} runs"
+        f"warm     openclaw@{args.version}: median {wall:.1f} s wall, {cpu:.1f} s CPU, "
+        f"{args.runs} runs"
     )
+    print(
+        f"floor    {PROCESSES} Node processes x {load:.2f} s CPU to load the cron code, "
+        f"over {cores} cores: {floor:.1f} s"
+    )
+    print(f"ratio    {wall / floor:.2f} (verify's wall over the floor)")
     if not args.skip_cold:
         fresh = tempfile.mkdtemp(prefix="openclaw-patcher-cold-")
         try:
-            elapsed, _ = run_verify(args.version, fresh)
+            elapsed, _, _ = run_verify(args.version, fresh)
         finally:
             shutil.rmtree(fresh, ignore_errors=True)
         what = "fetch, Node, dependencies, scenarios"
