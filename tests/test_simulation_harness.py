@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 
 import pytest
 from conftest import BUNDLES
@@ -169,36 +170,31 @@ export async function main() {
 """
 
 
-def _node() -> str:
+def _gated(tmp_path, **kwargs):
+    """A harness process on a trivial scenario, started behind the gate `tmp_path/gate`."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is needed on PATH for the harness tests")
-    return node
-
-
-def test_a_gated_process_runs_at_the_time_the_gate_hands_over(tmp_path):
     scenario = tmp_path / "gated.mjs"
     scenario.write_text(GATED)
     chunk = tmp_path / "chunk.mjs"
     chunk.write_text("function f() {}\n")
     env = scratch_env(tmp_path / "scratch")
-    gate = tmp_path / "gate"
-    started = start_harness(
-        _node(), str(scenario), {"f": chunk}, {}, env, clock={"offsetMs": 0}, gate=gate
+    return start_harness(
+        node, str(scenario), {"f": chunk}, {}, env, gate=tmp_path / "gate", **kwargs
     )
+
+
+def test_a_gated_process_runs_at_the_time_the_gate_hands_over(tmp_path):
+    started = _gated(tmp_path, clock={"offsetMs": 0})
     moment = 4_102_444_800_000  # 2100-01-01: far from this machine's clock
-    open_gate(gate, {"now": moment})
+    open_gate(tmp_path / "gate", {"now": moment})
     now = started.result(timeout=60).result["now"]
     assert moment <= now < moment + 60_000  # the clock jumped to the gate's time
 
 
 def test_a_gated_process_cancelled_before_its_gate_reports_nothing(tmp_path):
-    scenario = tmp_path / "gated.mjs"
-    scenario.write_text(GATED)
-    chunk = tmp_path / "chunk.mjs"
-    chunk.write_text("function f() {}\n")
-    env = scratch_env(tmp_path / "scratch")
-    started = start_harness(_node(), str(scenario), {"f": chunk}, {}, env, gate=tmp_path / "g")
+    started = _gated(tmp_path)
     started.cancel()
     with pytest.raises(HarnessError, match="stopped before it ended"):
         started.result(timeout=60)
@@ -206,8 +202,25 @@ def test_a_gated_process_cancelled_before_its_gate_reports_nothing(tmp_path):
     assert not list((tmp_path / "scratch" / "tmp").glob("*.json"))  # its config is gone
 
 
+def test_a_cancel_from_another_thread_ends_the_wait_for_a_result(tmp_path):
+    started = _gated(tmp_path)
+    outcome = []
+
+    def wait():
+        try:
+            started.result(timeout=60)
+        except HarnessError as exc:
+            outcome.append(str(exc))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    started.cancel()  # the gate never opens: only the cancel ends the wait
+    waiter.join(timeout=60)
+    assert outcome and "stopped before it ended" in outcome[0]
+
+
 def test_where_a_release_defines_its_functions_is_kept_while_its_files_stay(tmp_path):
-    from patcher.simulation.harness import _recalled, _remember
+    from patcher.simulation.harness import _prepared_key, _recalled, _remember
 
     root = tmp_path / "release" / "package"
     (root / "dist").mkdir(parents=True)
@@ -216,13 +229,16 @@ def test_where_a_release_defines_its_functions_is_kept_while_its_files_stay(tmp_
     record = tmp_path / "release" / "files.json"
     record.write_text('{"version": 1, "files": {}}')
     deps = tmp_path / "deps"
-    names, optional = ["CronService"], ["configureTaskRegistryMaintenance"]
-    assert _recalled(root, deps, names, optional) is None  # nothing kept yet
-    _remember(root, deps, names, optional, {"CronService": chunk}, {"croner"})
-    assert _recalled(root, deps, names, optional) == ({"CronService": chunk}, {"croner"})
-    assert _recalled(root, deps, ["CronService"], []) is None  # other names: found anew
+    names = json.dumps([["CronService"], ["configureTaskRegistryMaintenance"]])
+    key = _prepared_key(root)
+    assert _recalled(root, deps, key, names) is None  # nothing kept yet
+    _remember(root, deps, key, names, {"CronService": chunk}, {"croner"})
+    assert _recalled(root, deps, key, names) == ({"CronService": chunk}, {"croner"})
+    other = json.dumps([["CronService"], []])
+    assert _recalled(root, deps, key, other) is None  # other names: found anew
     record.write_text('{"version": 1, "files": {"dist/x.js": []}}')
-    assert _recalled(root, deps, names, optional) is None  # the release's files changed
-    _remember(root, deps, names, optional, {"CronService": chunk}, {"croner"})
+    assert _prepared_key(root) != key  # the release's files changed: so does the key
+    assert _recalled(root, deps, _prepared_key(root), names) is None
+    _remember(root, deps, key, names, {"CronService": chunk}, {"croner"})
     chunk.unlink()
-    assert _recalled(root, deps, names, optional) is None  # the chunk it named is gone
+    assert _recalled(root, deps, key, names) is None  # the chunk it named is gone

@@ -36,6 +36,7 @@ from patcher.cache.releases import NpmFailed, run_npm
 from patcher.detection.install import open_install
 from patcher.detection.roles import ShapeError, locate_definitions
 from patcher.errors import RefusedError
+from patcher.files.atomic import write_text_atomic
 from patcher.files.locks import waiting
 from patcher.files.reading import NotReadable, read_regular
 from patcher.simulation.node import find_node
@@ -474,12 +475,14 @@ class Started:
 
     With a gate (start_harness), the process loads the release's code at once and then
     waits for the gate file before its scenario runs: the load, most of a process's cost,
-    overlaps what runs before the moment the scenario is about."""
+    overlaps what runs before the moment the scenario is about. `cancel` may come from
+    another thread while `result` waits: that wait then ends in a HarnessError."""
 
     def __init__(self, node: Path, scenario: str, config_path: str, env: dict[str, str]) -> None:
         self.scenario = scenario
         self._config_path = config_path
-        self._errfile = tempfile.TemporaryFile(dir=env["TMPDIR"])  # noqa: SIM115 - closed in result
+        self._lock = threading.Lock()
+        self._errfile = tempfile.TemporaryFile(dir=env["TMPDIR"])  # noqa: SIM115 - see cancel
         try:
             self._proc = _spawn(node, config_path, env, self._errfile)
         except BaseException:
@@ -490,18 +493,21 @@ class Started:
     def result(self, timeout: float) -> HarnessRun:
         """What the process reported once it ended; HarnessError when it failed, did not
         end in `timeout` seconds, or was cancelled."""
+        stopped = HarnessError(f"the harness ({self.scenario}) was stopped before it ended.")
         if self._errfile.closed:
-            raise HarnessError(f"the harness ({self.scenario}) was stopped before it ended.")
+            raise stopped
         try:
             stdout, _ = self._proc.communicate(timeout=timeout)
+            with self._lock:
+                if self._errfile.closed:  # cancelled while we waited
+                    raise stopped
+                stderr = _read_tail(self._errfile)
         except subprocess.TimeoutExpired as exc:
             raise HarnessError(
                 f"the harness ({self.scenario}) did not finish in {timeout:.0f} s."
             ) from exc
         finally:
-            self._close()
-        stderr = _read_tail(self._errfile)
-        self._errfile.close()
+            self.cancel()
         events = _parse_events(stdout.decode("utf-8", "replace"))
         results = [payload for kind, payload in events if kind == "result"]
         if not results or any(kind == "error" for kind, _ in events):
@@ -509,16 +515,15 @@ class Started:
         return HarnessRun(results[-1], events, stderr)
 
     def cancel(self) -> None:
-        """End the process now, if it still runs (its result is then a HarnessError)."""
-        if self._errfile.closed:  # its result was read: nothing of it is left
-            return
-        self._close()
-        self._errfile.close()
-
-    def _close(self) -> None:
-        kill_group(self._proc)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._config_path)
+        """End the process and everything it started, and drop its files (once; after its
+        result was read, nothing is left to do)."""
+        with self._lock:
+            if self._errfile.closed:
+                return
+            kill_group(self._proc)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._config_path)
+            self._errfile.close()
 
 
 def start_harness(
@@ -554,9 +559,7 @@ def run_harness(
 
 def open_gate(gate: Path, payload: dict[str, Any] | None = None) -> None:
     """Let a gated harness process run its scenario (start_harness): the file appears whole."""
-    tmp = gate.with_name(gate.name + ".tmp")
-    tmp.write_text(json.dumps(payload or {}))
-    os.replace(tmp, gate)
+    write_text_atomic(gate, json.dumps(payload or {}))
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -671,14 +674,13 @@ def _prepared_key(root: Path) -> str | None:
 
 
 def _recalled(
-    root: Path, deps: Path, names: list[str], optional: list[str]
+    root: Path, deps: Path, key: str, entry_key: str
 ) -> tuple[dict[str, Path], set[str]] | None:
-    """What `_remember` kept for this release and these names, if it still holds."""
-    key = _prepared_key(root)
+    """What `_remember` kept for this release under `key`, if the chunks it names are there."""
     try:
         kept = json.loads((deps / _PREPARED).read_text())
-        entry = kept["entries"][json.dumps([names, optional])] if kept["key"] == key else None
-        if key is None or entry is None:
+        entry = kept["entries"][entry_key] if kept["key"] == key else None
+        if entry is None:
             return None
         symbols = {name: root / rel for name, rel in entry["symbols"].items()}
         closure = set(entry["closure"])
@@ -694,28 +696,23 @@ def _recalled(
 def _remember(
     root: Path,
     deps: Path,
-    names: list[str],
-    optional: list[str],
+    key: str,
+    entry_key: str,
     symbols: dict[str, Path],
     closure: set[str],
 ) -> None:
-    key = _prepared_key(root)
-    if key is None:
-        return
     target = deps / _PREPARED
     try:
         kept = json.loads(target.read_text())
         entries = kept["entries"] if kept.get("key") == key else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         entries = {}
-    entries[json.dumps([names, optional])] = {
+    entries[entry_key] = {
         "symbols": {name: path.relative_to(root).as_posix() for name, path in symbols.items()},
         "closure": sorted(closure),
     }
     deps.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{_PREPARED}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps({"key": key, "entries": entries}))
-    os.replace(tmp, target)
+    write_text_atomic(target, json.dumps({"key": key, "entries": entries}))
 
 
 def prepare(
@@ -734,7 +731,9 @@ def prepare(
     install = open_install(root)
     deps = layout.deps_dir(cache, deps_key) if deps_key is not None else None
     names, optional = list(names), list(optional)
-    known = _recalled(install.root, deps, names, optional) if deps is not None else None
+    key = _prepared_key(install.root) if deps is not None else None
+    entry_key = json.dumps([names, optional])
+    known = _recalled(install.root, deps, key, entry_key) if deps and key else None
     if known is not None:
         symbols, closure = known
     else:
@@ -746,8 +745,8 @@ def prepare(
         except ShapeError as exc:
             raise HarnessError(str(exc)) from exc
         closure = import_closure(symbols.values()) if deps is not None else set()
-        if deps is not None:
-            _remember(install.root, deps, names, optional, symbols, closure)
+        if deps is not None and key is not None:
+            _remember(install.root, deps, key, entry_key, symbols, closure)
     node = find_node(install.engines_node, cache, install.root)
     substitutions = Substitutions()
     if deps is not None:
