@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from patcher.gateway.isolation import IsolatedFailure, can_isolate, run_isolated
+from patcher.gateway.isolation import (
+    IsolatedFailure,
+    can_isolate,
+    run_isolated,
+    run_isolated_all,
+)
 from patcher.gateway.model import ModelServer
 from patcher.gateway.process import PRELOAD
 from patcher.gateway.scenarios import side_from_json
@@ -149,6 +154,48 @@ def test_a_failure_inside_the_namespace_comes_back_as_one_sentence():
 
     with pytest.raises(IsolatedFailure, match="exited before it was healthy: boom"):
         run_isolated(work)
+
+
+def _appears(path: Path, within: float = 60.0) -> bool:
+    for _ in range(int(within / 0.05)):
+        if path.exists():
+            return True
+        threading.Event().wait(0.05)
+    return False
+
+
+def test_isolated_sides_run_at_once(tmp_path):
+    # Each side waits for the other's mark: one after the other, the first would time out.
+    def side(mine: str, theirs: str):
+        def work():
+            (tmp_path / mine).touch()
+            return {"met": _appears(tmp_path / theirs), "pid": os.getpid()}
+
+        return work
+
+    done = run_isolated_all([side("a", "b"), side("b", "a")])
+    assert [isolated for _, isolated in done] == [True, True]
+    assert [result["met"] for result, _ in done] == [True, True]
+    assert done[0][0]["pid"] != done[1][0]["pid"] != os.getpid()
+
+
+def test_a_failing_side_ends_the_one_still_running(tmp_path):
+    marker = tmp_path / "pid"
+
+    def waits():
+        marker.write_text(str(os.getpid()))
+        threading.Event().wait(600)  # ended by the parent, never by itself
+        return {}
+
+    def fails():
+        _appears(marker)
+        raise RuntimeError("apply on the copy failed")
+
+    with pytest.raises(IsolatedFailure, match="apply on the copy failed"):
+        run_isolated_all([waits, fails])  # the failing side is the second: read as it ends
+    pid = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # ended and reaped
 
 
 def test_a_side_survives_the_trip_through_json():

@@ -14,6 +14,7 @@ import ctypes
 import fcntl
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -58,8 +59,65 @@ def run_isolated(work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bo
     In the child an exception comes back as its message (IsolatedFailure). When the parent
     is interrupted (Ctrl-C, a failure), it sends the child SIGTERM, which unwinds the
     child's work so it stops every gateway it started, then SIGKILL after 30 s."""
+    return run_isolated_all([work])[0]
+
+
+def run_isolated_all(
+    works: list[Callable[[], dict[str, Any]]],
+) -> list[tuple[dict[str, Any], bool]]:
+    """run_isolated for each of `works`, all at once, each in a child of its own; where no
+    namespace can be made, one after another in this process. The children are forked from
+    this thread before any waits, so none inherits another's half-done work; when one fails
+    or the parent is interrupted, every child still running is ended as run_isolated ends
+    its one."""
     if not can_isolate():
-        return work(), False
+        return [(work(), False) for work in works]
+    children: list[_Child] = []
+    try:
+        for work in works:
+            children.append(_fork(work))
+        results: dict[int, dict[str, Any]] = {}
+        while len(results) < len(children):
+            # Whichever child ends first is read first: a failure ends the others at once.
+            waiting = {c.read_end: c for c in children if c.pid not in results}
+            ready, _, _ = select.select(list(waiting), [], [])
+            for fd in ready:
+                results[waiting[fd].pid] = waiting[fd].collect()
+        return [(results[c.pid], True) for c in children]
+    except BaseException:
+        for child in children:
+            child.end()
+        raise
+
+
+class _Child:
+    """One forked side: its pid and the pipe its result comes back on."""
+
+    def __init__(self, pid: int, read_end: int) -> None:
+        self.pid, self.read_end = pid, read_end
+        self.reaped = False
+
+    def collect(self) -> dict[str, Any]:
+        inp, self.read_end = os.fdopen(self.read_end), -1  # the file object closes it now
+        with inp:
+            text = inp.read()
+        os.waitpid(self.pid, 0)
+        self.reaped = True
+        payload = json.loads(text or '{"error": "the isolated side ended without a word"}')
+        if "error" in payload:
+            raise IsolatedFailure(payload["error"])
+        return payload["result"]
+
+    def end(self) -> None:
+        if self.read_end >= 0:  # never collected
+            os.close(self.read_end)
+            self.read_end = -1
+        if not self.reaped:  # a reaped pid may already be another process's
+            self.reaped = True
+            _end_child(self.pid)
+
+
+def _fork(work: Callable[[], dict[str, Any]]) -> _Child:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into the caller's code
@@ -78,17 +136,7 @@ def run_isolated(work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bo
             out.write(json.dumps(payload))
         os._exit(code)
     os.close(write_end)
-    try:
-        with os.fdopen(read_end) as inp:
-            text = inp.read()
-        os.waitpid(pid, 0)
-    except BaseException:
-        _end_child(pid)
-        raise
-    payload = json.loads(text or '{"error": "the isolated side ended without a word"}')
-    if "error" in payload:
-        raise IsolatedFailure(payload["error"])
-    return payload["result"], True
+    return _Child(pid, read_end)
 
 
 def _end_child(pid: int) -> None:

@@ -11,10 +11,11 @@ The state is always a scratch one, the network loopback only (patcher.gateway.is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from patcher.cache import layout
@@ -26,7 +27,7 @@ from patcher.detection.families import AFFECTED, UNKNOWN
 from patcher.detection.install import open_install
 from patcher.errors import RefusedError
 from patcher.files.locks import waiting
-from patcher.gateway.isolation import IsolatedFailure, run_isolated
+from patcher.gateway.isolation import IsolatedFailure, can_isolate, run_isolated_all
 from patcher.gateway.model import ModelServer
 from patcher.gateway.process import GatewayFailed, GatewayRun
 from patcher.gateway.scenarios import run_side, side_from_json
@@ -35,6 +36,7 @@ from patcher.simulation.harness import install_with_stand_ins
 from patcher.simulation.node import find_node
 from patcher.simulation.scenarios import SideResult, side_summary
 from patcher.simulation.substitutes import Substitutions
+from patcher.system.cores import usable_cores
 from patcher.verification.copies import (
     plain_copy,
     repaired_copy,
@@ -73,9 +75,11 @@ def full_install(version: str, cache: Path, progress: Progress) -> tuple[Path, S
     return root, Substitutions.from_json(saved)
 
 
-def _side(
+def _work(
     root: Path, *, node: Path, cache: Path, progress: Progress, real_clock: bool
-) -> tuple[SideResult, bool]:
+) -> Callable[[], dict]:
+    """One side's scenarios on the install at `root`, as a JSON-able result."""
+
     def work() -> dict:
         model = ModelServer().start()
         try:
@@ -85,55 +89,57 @@ def _side(
         finally:
             model.stop()
 
+    return work
+
+
+def _run_sides(works: list[Callable[[], dict]]) -> tuple[list[SideResult], bool]:
+    """The sides (at once where each gets a namespace of its own), and whether the network
+    was isolated."""
     try:
-        result, isolated = run_isolated(work)
+        done = run_isolated_all(works)
     except (IsolatedFailure, GatewayFailed) as exc:
         raise GatewayFailed(f"the gateway check could not run: {exc}") from exc
-    return side_from_json(result), isolated
+    return [side_from_json(result) for result, _ in done], all(i for _, i in done)
 
 
-def _pristine_side(
-    report: VerifyReport,
-    root: Path,
-    cache: Path,
-    progress: Progress,
-    run: Callable[[Path], tuple[SideResult, bool]],
-    repaired: bool,
-) -> bool:
-    """The negative control; returns whether the network was isolated. For an install
-    apply repaired, it runs on the release put back from apply's backups (what rollback
-    restores), which then must carry no trace of the repair."""
+def _labelled(progress: Progress, label: str) -> Progress:
+    """Progress lines of one of two sides running at once, each saying whose it is."""
+    return lambda line: progress(f"{label}: {line}")
+
+
+@contextlib.contextmanager
+def _pristine_copy(
+    report: VerifyReport, root: Path, cache: Path, progress: Progress, repaired: bool
+) -> Iterator[Path]:
+    """The negative control's install. For an install apply repaired, the release put back
+    from apply's backups (what rollback restores), which then must carry no trace of the
+    repair."""
     if not repaired:
         progress("pristine side: the release as published")
         with plain_copy(root, cache) as copy:
-            report.pristine, isolated = run(copy)
-        return isolated
+            yield copy
+        return
     progress("pristine side: the release rebuilt from apply's backups")
     with unpatched_copy(root, cache) as copy:
-        report.pristine, isolated = run(copy)
-    # unpatched_copy checked that the backups restore the release, as rollback would.
-    report.rollback_identical = True
-    return isolated
+        # unpatched_copy checked that the backups restore the release, as rollback would.
+        report.rollback_identical = True
+        yield copy
 
 
-def _patched_side(
-    report: VerifyReport,
-    root: Path,
-    cache: Path,
-    progress: Progress,
-    run: Callable[[Path], tuple[SideResult, bool]],
-    repaired: bool,
-) -> None:
-    """The repaired gateway: the install as it is when apply repaired it, else a copy
-    repaired by apply and rolled back afterwards."""
+@contextlib.contextmanager
+def _patched_copy(
+    report: VerifyReport, root: Path, cache: Path, progress: Progress, repaired: bool
+) -> Iterator[Path]:
+    """The repaired gateway's install: the install as it is when apply repaired it, else a
+    copy repaired by apply and, once its side has run, rolled back and compared."""
     if repaired:
         progress("patched side: the repaired install as it is")
         with plain_copy(root, cache) as copy:
-            report.patched, _ = run(copy)
+            yield copy
         return
     progress("patched side: a copy repaired by apply")
     with repaired_copy(root, cache) as copy:
-        report.patched, _ = run(copy)
+        yield copy
         progress("rollback of the patched copy")
         report.rollback_identical = rolled_back_identical(copy, root, cache)
 
@@ -175,8 +181,25 @@ def verify_gateway(
         except PlanRefused as exc:
             report.notes.append(f"the repair cannot be planned here: {exc}")
             specs = []
-    run = functools.partial(_side, node=node, cache=cache, progress=progress, real_clock=real_clock)
-    isolated = _pristine_side(report, install.root, cache, progress, run, repaired)
+    work = functools.partial(
+        _work, node=node, cache=cache, progress=progress, real_clock=real_clock
+    )
+    # A side is minutes of waiting on the gateway's own timers, not CPU: with a second core
+    # and a namespace for each, the patched side runs at once with the pristine.
+    at_once = bool(specs) and verdict.status == AFFECTED and can_isolate() and usable_cores() >= 2
+    with contextlib.ExitStack() as stack:
+        copies = {"pristine": _pristine_copy(report, install.root, cache, progress, repaired)}
+        if at_once:
+            copies["patched"] = _patched_copy(report, install.root, cache, progress, repaired)
+        works = [
+            work(
+                stack.enter_context(copy),
+                progress=_labelled(progress, label) if at_once else progress,
+            )
+            for label, copy in copies.items()
+        ]
+        sides, isolated = _run_sides(works)
+    report.pristine = sides[0]
     report.pristine.cron_reconciliation = reconciles
     report.notes.append("clock: real (the grace waited out)" if real_clock else "clock: shifted")
     report.notes.append(
@@ -184,31 +207,36 @@ def verify_gateway(
         if isolated
         else "network: not isolated (needs root on Linux); the configuration keeps it on loopback"
     )
-    if verdict.status != AFFECTED:
-        report.summary = (
-            f"{verdict.status}: every scenario holds on the real gateway"
+    if at_once:
+        report.patched = sides[1]
+        report.patched.cron_reconciliation = reconciles
+    elif verdict.status == AFFECTED and specs and report.pristine.bug_reproduced:
+        with _patched_copy(report, install.root, cache, progress, repaired) as copy:
+            report.patched = _run_sides([work(copy)])[0][0]
+        report.patched.cron_reconciliation = reconciles
+    report.summary = _summary(report, verdict.status, bool(specs))
+    return report
+
+
+def _summary(report: VerifyReport, status: str, covered: bool) -> str:
+    if status != AFFECTED:
+        return (
+            f"{status}: every scenario holds on the real gateway"
             if report.pristine.ok
-            else f"{verdict.status}, but the real gateway shows: {side_summary(report.pristine)}"
+            else f"{status}, but the real gateway shows: {side_summary(report.pristine)}"
         )
-        return report
     if not report.pristine.bug_reproduced:
-        report.summary = (
+        return (
             "negative control failed: the bug did not show on the pristine gateway of this "
             "affected release, so the check proves nothing here"
         )
-        return report
-    if not specs:
-        report.summary = "affected: the bug shows on the real gateway; no patch spec covers it"
-        return report
-    _patched_side(report, install.root, cache, progress, run, repaired)
-    report.patched.cron_reconciliation = reconciles
+    if not covered or report.patched is None:
+        return "affected: the bug shows on the real gateway; no patch spec covers it"
     if report.patched.ok and report.rollback_identical:
-        report.summary = (
+        return (
             "bug reproduced on the pristine gateway; the repaired gateway holds every "
             "scenario, and rollback restores it byte for byte"
         )
-    elif not report.patched.ok:
-        report.summary = f"the repaired gateway fails: {side_summary(report.patched)}"
-    else:
-        report.summary = "the repaired gateway holds, but rollback does not restore every file"
-    return report
+    if not report.patched.ok:
+        return f"the repaired gateway fails: {side_summary(report.patched)}"
+    return "the repaired gateway holds, but rollback does not restore every file"
