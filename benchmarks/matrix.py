@@ -29,11 +29,48 @@ import tempfile
 import time
 from pathlib import Path
 
-from verify import PROCESSES, one_load  # benchmarks/verify.py
+from verify import PROCESSES, cores, one_load  # benchmarks/verify.py
 
 from patcher.cache.content import disk_usage
 from patcher.cache.layout import cache_dir
 from patcher.system.selfexec import own_command
+
+
+def measure(
+    versions: str, cold: bool, cache: Path, max_cache: str, jobs: int | None = None
+) -> dict:
+    """One `matrix` run over `versions` in `cache` (which `cold` wants empty or absent): its
+    wall time, rows, exit code, the cache's disk use before and after, and warm, the floor
+    (each release's seven Node loads over the cores)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ["NPM_CONFIG_CACHE"] = str(cache / "npm")
+    before = disk_usage(cache)
+    out = Path(tempfile.mkdtemp()) / "matrix.json"
+    command = own_command("--cache-dir", str(cache), "matrix")
+    command += ["--versions", versions, "--format", "json", "--output", str(out)]
+    command += ["--max-cache", max_cache]
+    if jobs:
+        command += ["--jobs", str(jobs)]
+    started = time.perf_counter()
+    done = subprocess.run(command, check=False)
+    wall = time.perf_counter() - started
+    rows = json.loads(out.read_text())["releases"] if out.is_file() else []
+    after = disk_usage(cache)
+    floor = None
+    if not cold and rows:
+        floor = sum(PROCESSES * one_load(r["version"], cache) for r in rows) / cores()
+    return {
+        "versions": versions,
+        "cold": cold,
+        "wall": wall,
+        "floor": floor,
+        "rows": rows,
+        "exit": done.returncode,
+        "ok": bool(rows) and all(r["ok"] for r in rows),
+        "disk_before": before,
+        "disk_after": after,
+        "report": str(out),
+    }
 
 
 def main() -> int:
@@ -49,37 +86,24 @@ def main() -> int:
         cache = Path(tempfile.mkdtemp(prefix="openclaw-patcher-bench-"))
     elif args.cold and cache.exists() and any(cache.iterdir()):
         parser.error(f"--cold: {cache} is not empty; give an empty or new --cache-dir.")
-    cache.mkdir(parents=True, exist_ok=True)
-    os.environ["NPM_CONFIG_CACHE"] = str(cache / "npm")
-    before = disk_usage(cache)
-    out = Path(tempfile.mkdtemp()) / "matrix.json"
-    command = own_command("--cache-dir", str(cache), "matrix")
-    command += ["--versions", args.versions, "--format", "json", "--output", str(out)]
-    command += ["--max-cache", args.max_cache]
-    if args.jobs:
-        command += ["--jobs", str(args.jobs)]
-    started = time.perf_counter()
-    done = subprocess.run(command, check=False)
-    wall = time.perf_counter() - started
-    rows = json.loads(out.read_text())["releases"] if out.is_file() else []
-    after = disk_usage(cache)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    m = measure(args.versions, args.cold, cache, args.max_cache, args.jobs)
+    rows, wall = m["rows"], m["wall"]
+    print(f"machine: {platform.machine()}, {cores()} cores, Python {platform.python_version()}")
     print(f"versions {args.versions!r}: {len(rows)} releases, jobs {args.jobs or 'default'}")
     rate = len(rows) / (wall / 60)
     print(f"{'cold' if args.cold else 'warm'}: {wall / 60:.1f} min ({rate:.1f} releases/min)")
-    if not args.cold and rows:
-        cores = len(os.sched_getaffinity(0))
-        floor = sum(PROCESSES * one_load(r["version"], cache) for r in rows) / cores
-        ratio = wall / floor
-        print(f"floor: {floor / 60:.1f} min of Node loads over {cores} cores; ratio {ratio:.2f}")
-    print(f"every release as required: {all(r['ok'] for r in rows)} (exit {done.returncode})")
+    if m["floor"]:
+        print(
+            f"floor: {m['floor'] / 60:.1f} min of Node loads over {cores()} cores; "
+            f"ratio {wall / m['floor']:.2f}"
+        )
+    print(f"every release as required: {m['ok']} (exit {m['exit']})")
     for row in sorted(rows, key=lambda r: -r["seconds"].get("total", 0))[:3]:
         print(f"  slowest: {row['version']} {row['seconds']}")
-    print(f"cache {cache}: {before / 2**30:.2f} GiB before, {after / 2**30:.2f} GiB after")
-    print(f"report: {out}")
-    return done.returncode
+    before, after = m["disk_before"] / 2**30, m["disk_after"] / 2**30
+    print(f"cache {cache}: {before:.2f} GiB before, {after:.2f} GiB after")
+    print(f"report: {m['report']}")
+    return m["exit"]
 
 
 if __name__ == "__main__":

@@ -85,6 +85,38 @@ def timed(fn) -> float:
     return time.perf_counter() - started
 
 
+def measure(jobs: int, runs: int) -> list[dict]:
+    """For each store shape: medians of json.load (the floor), validate and migrate (s)."""
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for inline in (True, False):
+            template = Path(tmp) / ("inline" if inline else "split")
+            location = build(template, jobs, inline)
+            size = sum(p.stat().st_size for p in location.jobs_path.parent.iterdir())
+            floor, validate, migrate = [], [], []
+            files = sorted(location.jobs_path.parent.glob("*.json"))
+            inspect_store(location)  # compiled validators, imports: once, as in any command
+            for run in range(runs):
+                copy = Path(tmp) / f"run-{inline}-{run}"
+                shutil.copytree(template, copy)
+                loc = StoreLocation(copy, copy / "cron" / "jobs.json", None, "benchmark")
+                floor.append(timed(lambda fs=files: [json.loads(f.read_bytes()) for f in fs]))
+                validate.append(timed(lambda loc=loc: inspect_store(loc)))
+                migrate.append(timed(lambda loc=loc: migrate_store(loc)))
+            found.append(
+                {
+                    "shape": "jobs.json, inline state" if inline else "jobs.json + jobs-state.json",
+                    "jobs": jobs,
+                    "bytes": size,
+                    "runs": runs,
+                    "json_load": statistics.median(floor),
+                    "validate": statistics.median(validate),
+                    "migrate": statistics.median(migrate),
+                }
+            )
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000)
@@ -93,30 +125,14 @@ def main() -> int:
     print(
         f"machine  {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        for inline in (True, False):
-            shape = "jobs.json, inline state" if inline else "jobs.json + jobs-state.json"
-            template = Path(tmp) / ("inline" if inline else "split")
-            location = build(template, args.jobs, inline)
-            size = sum(p.stat().st_size for p in location.jobs_path.parent.iterdir())
-            floor, validate, migrate = [], [], []
-            files = sorted(location.jobs_path.parent.glob("*.json"))
-            inspect_store(location)  # compiled validators, imports: once, as in any command
-            for run in range(args.runs):
-                copy = Path(tmp) / f"run-{inline}-{run}"
-                shutil.copytree(template, copy)
-                loc = StoreLocation(copy, copy / "cron" / "jobs.json", None, "benchmark")
-                floor.append(timed(lambda fs=files: [json.loads(f.read_bytes()) for f in fs]))
-                validate.append(timed(lambda loc=loc: inspect_store(loc)))
-                migrate.append(timed(lambda loc=loc: migrate_store(loc)))
-            base = statistics.median(floor)
-            print(
-                f"{shape:<28} {args.jobs} jobs, {size / 1e6:.1f} MB: json.load {base:.3f} s; "
-                f"validate {statistics.median(validate):.3f} s "
-                f"({statistics.median(validate) / base:.1f}x), "
-                f"migrate {statistics.median(migrate):.3f} s "
-                f"({statistics.median(migrate) / base:.1f}x), median of {args.runs}"
-            )
+    for m in measure(args.jobs, args.runs):
+        base = m["json_load"]
+        print(
+            f"{m['shape']:<28} {m['jobs']} jobs, {m['bytes'] / 1e6:.1f} MB: "
+            f"json.load {base:.3f} s; "
+            f"validate {m['validate']:.3f} s ({m['validate'] / base:.1f}x), "
+            f"migrate {m['migrate']:.3f} s ({m['migrate'] / base:.1f}x), median of {m['runs']}"
+        )
     return 0
 
 

@@ -78,42 +78,60 @@ def one_load(version: str, cache: Path) -> float:
         return _children_cpu() - cpu
 
 
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def measure(version: str, runs: int, cold: bool) -> dict:
+    """Warm verify's median wall and CPU, the floor (seven Node loads over the cores), and
+    with `cold` one run in a fresh cache (seconds)."""
+    cache = str(cache_dir())
+    run_verify(version, cache)  # make sure everything is cached
+    one_load(version, Path(cache))
+    timed, loads = [], []
+    for _ in range(runs):  # interleaved: a verify, then one load on its own
+        timed.append(run_verify(version, cache))
+        loads.append(one_load(version, Path(cache)))
+    load = statistics.median(loads)
+    found = {
+        "version": version,
+        "runs": runs,
+        "wall": statistics.median(r[0] for r in timed),
+        "cpu": statistics.median(r[1] for r in timed),
+        "load": load,
+        "floor": PROCESSES * load / cores(),
+        "cold": None,
+    }
+    if cold:
+        fresh = tempfile.mkdtemp(prefix="openclaw-patcher-cold-")
+        try:
+            found["cold"] = run_verify(version, fresh)[0]
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", default="2026.4.14")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-cold", action="store_true")
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine  {platform.machine()}, {cores} cores, Python {platform.python_version()}")
-    cache = str(cache_dir())
-    run_verify(args.version, cache)  # make sure everything is cached
-    one_load(args.version, Path(cache))
-    runs, loads = [], []
-    for _ in range(args.runs):  # interleaved: a verify, then one load on its own
-        runs.append(run_verify(args.version, cache))
-        loads.append(one_load(args.version, Path(cache)))
-    wall = statistics.median(r[0] for r in runs)
-    cpu = statistics.median(r[1] for r in runs)
-    load = statistics.median(loads)
-    floor = PROCESSES * load / cores
+    n = cores()
+    print(f"machine  {platform.machine()}, {n} cores, Python {platform.python_version()}")
+    m = measure(args.version, args.runs, not args.skip_cold)
     print(
-        f"warm     openclaw@{args.version}: median {wall:.1f} s wall, {cpu:.1f} s CPU, "
+        f"warm     openclaw@{args.version}: median {m['wall']:.1f} s wall, {m['cpu']:.1f} s CPU, "
         f"{args.runs} runs"
     )
     print(
-        f"floor    {PROCESSES} Node processes x {load:.2f} s CPU to load the cron code, "
-        f"over {cores} cores: {floor:.1f} s"
+        f"floor    {PROCESSES} Node processes x {m['load']:.2f} s CPU to load the cron code, "
+        f"over {n} cores: {m['floor']:.1f} s"
     )
-    print(f"ratio    {wall / floor:.2f} (verify's wall over the floor)")
-    if not args.skip_cold:
-        fresh = tempfile.mkdtemp(prefix="openclaw-patcher-cold-")
-        try:
-            elapsed, _, _ = run_verify(args.version, fresh)
-        finally:
-            shutil.rmtree(fresh, ignore_errors=True)
+    print(f"ratio    {m['wall'] / m['floor']:.2f} (verify's wall over the floor)")
+    if m["cold"] is not None:
         what = "fetch, Node, dependencies, scenarios"
-        print(f"cold     openclaw@{args.version}: {elapsed:.1f} s ({what})")
+        print(f"cold     openclaw@{args.version}: {m['cold']:.1f} s ({what})")
     return 0
 
 

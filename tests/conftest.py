@@ -140,6 +140,36 @@ def release_versions(config: pytest.Config) -> list[str]:
     return list(CI_RELEASES)
 
 
+# The tests that wait minutes on a real gateway's own timers (or kill a command a hundred
+# times), longest first. The README's command runs the suite on parallel workers
+# (`pytest -n 3 --maxschedchunk 1`: each worker is handed two tests, then one at a time):
+# these start first, one per worker with an ordinary test queued behind it, so the workers
+# spend those minutes running everything else beside them and none ends the run alone on
+# one of them.
+LONGEST_FIRST = (
+    "tests/test_release_gateway.py::test_the_real_gateway",
+    "tests/test_release_tasks_repair.py::test_the_real_gateway",
+    "tests/test_release_service_restart.py::",
+    "tests/test_release_crash_sweep.py::test_crash_sweep",
+)
+
+
+def _long_rank(item: pytest.Item) -> int | None:
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Stable and the same on every worker (xdist requires one collection order).
+    long = sorted((i for i in items if _long_rank(i) is not None), key=_long_rank)
+    rest = [i for i in items if _long_rank(i) is None]
+    rest.sort(key=lambda i: i.get_closest_marker("release") is None)  # real releases next
+    paired = [t for pair in zip(long, rest, strict=False) for t in pair]
+    items[:] = paired + long[len(rest) :] + rest[len(long) :]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "release_version" in metafunc.fixturenames:
         metafunc.parametrize("release_version", release_versions(metafunc.config))
