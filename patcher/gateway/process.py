@@ -237,8 +237,9 @@ class GatewayRun:
         except subprocess.TimeoutExpired as exc:
             raise GatewayFailed(f"openclaw {' '.join(args)} did not finish in time") from exc
         if check and done.returncode != 0:
-            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise GatewayFailed(f"openclaw {' '.join(args)} failed: {detail[0]}")
+            lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
+            detail = " | ".join(lines[:2] + lines[-2:] if len(lines) > 4 else lines)
+            raise GatewayFailed(f"openclaw {' '.join(args)} failed: {detail or 'no output'}")
         return done
 
     def cli_background(self, *args: str) -> subprocess.Popen:
