@@ -1,7 +1,7 @@
 """Time `matrix` over a version range, warm (the cache as it is) or cold (a fresh cache).
 
     python benchmarks/matrix.py [--versions ">=2026.4.5,<2026.8"] [--jobs N] [--cold]
-        [--cache-dir DIR] [--max-cache 6G]
+        [--cache-dir DIR] [--max-cache SIZE]
 
 Cold runs in a fresh cache (DIR when given: it must be empty or absent, so the warm run
 after it can reuse it); warm runs in DIR or the usual cache as it is. npm's own cache goes
@@ -37,7 +37,7 @@ from patcher.system.selfexec import own_command
 
 
 def measure(
-    versions: str, cold: bool, cache: Path, max_cache: str, jobs: int | None = None
+    versions: str, cold: bool, cache: Path, max_cache: str | None, jobs: int | None = None
 ) -> dict:
     """One `matrix` run over `versions` in `cache` (which `cold` wants empty or absent): its
     wall time, rows, exit code, the cache's disk use before and after, and warm, the floor
@@ -48,7 +48,8 @@ def measure(
     out = Path(tempfile.mkdtemp()) / "matrix.json"
     command = own_command("--cache-dir", str(cache), "matrix")
     command += ["--versions", versions, "--format", "json", "--output", str(out)]
-    command += ["--max-cache", max_cache]
+    if max_cache:  # a budget evicts releases: a warm run on the usual cache goes without
+        command += ["--max-cache", max_cache]
     if jobs:
         command += ["--jobs", str(jobs)]
     started = time.perf_counter()
@@ -79,14 +80,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--cold", action="store_true", help="use a fresh cache directory")
     parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--max-cache", default="6G")
+    parser.add_argument("--max-cache", default=None, help="cold: 6G unless given")
     args = parser.parse_args()
     cache = cache_dir(args.cache_dir)
     if args.cold and args.cache_dir is None:
         cache = Path(tempfile.mkdtemp(prefix="openclaw-patcher-bench-"))
     elif args.cold and cache.exists() and any(cache.iterdir()):
         parser.error(f"--cold: {cache} is not empty; give an empty or new --cache-dir.")
-    m = measure(args.versions, args.cold, cache, args.max_cache, args.jobs)
+    budget = args.max_cache or ("6G" if args.cold else None)
+    m = measure(args.versions, args.cold, cache, budget, args.jobs)
     rows, wall = m["rows"], m["wall"]
     print(f"machine: {platform.machine()}, {cores()} cores, Python {platform.python_version()}")
     print(f"versions {args.versions!r}: {len(rows)} releases, jobs {args.jobs or 'default'}")
