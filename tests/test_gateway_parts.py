@@ -21,7 +21,7 @@ from patcher.gateway.isolation import (
     run_isolated_all,
 )
 from patcher.gateway.model import ModelServer
-from patcher.gateway.process import PRELOAD
+from patcher.gateway.process import PRELOAD, GatewayRun
 from patcher.gateway.scenarios import side_from_json
 from patcher.simulation.scenarios import LOST, ScenarioResult, SideResult
 
@@ -296,3 +296,29 @@ def test_the_scenarios_judge_what_the_records_show(lost, monkeypatch):
         assert side.ok and not side.bug_reproduced
         notes = side.scenarios["in_flight_restart"].notes
         assert notes == ["dead run ended r1 failed (interrupted by gateway restart)"]
+
+
+def test_cron_calls_wait_longer_for_the_gateway_unless_the_cli_refuses_the_option(tmp_path):
+    """`cron` calls pass `--timeout` (the CLI's 30 s was too short for a busy gateway); a
+    release whose CLI does not know it gets the same call without, from then on."""
+    calls = tmp_path / "calls"
+    node = tmp_path / "node"
+    node.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{calls}"\n'
+        'case "$*" in *--timeout*) echo "error: unknown option \'--timeout\'" >&2; exit 1;; esac\n'
+        'echo "{\\"ok\\": true}"\n'
+    )
+    node.chmod(0o755)
+    (tmp_path / "scratch").mkdir()
+    run = GatewayRun(tmp_path, node, tmp_path / "scratch", ModelServer())
+    assert run.cli_json("cron", "list", "--json") == {"ok": True}
+    assert run.cli_json("cron", "list", "--json") == {"ok": True}
+    run.cli("--version")
+    seen = calls.read_text().splitlines()
+    assert seen[0].endswith("cron list --json --timeout 120000")
+    assert [line.split("openclaw.mjs ")[1] for line in seen[1:]] == [
+        "cron list --json",
+        "cron list --json",
+        "--version",
+    ]

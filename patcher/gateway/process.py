@@ -38,6 +38,10 @@ PROVIDER = "patcher"
 # The gateway is healthy within seconds here; a cold 2026.4.x start may take a minute.
 READY_TIMEOUT = 180.0
 CLI_TIMEOUT = 180.0
+# How long a `cron` CLI call waits for the gateway's answer (its `--timeout`; the CLI's own
+# default is 30 s, which a 2026.4.22 gateway setting up its plugins exceeded beside other
+# work on two cores).
+GATEWAY_CALL_MS = "120000"
 
 
 class GatewayFailed(EnvironmentMissing):
@@ -73,6 +77,7 @@ class GatewayRun:
     # Let the gateway restart itself with a fresh pid (SIGUSR1), as a user's gateway does;
     # else (the scenarios) an in-process restart, so this Popen stays the gateway.
     respawn: bool = False
+    cron_timeout: bool = True  # until the release's cron CLI refuses `--timeout`
 
     @property
     def state(self) -> Path:
@@ -221,10 +226,27 @@ class GatewayRun:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(os.getpgid(pid), signal.SIGKILL)
 
+    def _cron(self, args: tuple[str, ...]) -> tuple[str, ...]:
+        if args[:1] == ("cron",) and self.cron_timeout:
+            return (*args, "--timeout", GATEWAY_CALL_MS)
+        return args
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run the install's own CLI (`node openclaw.mjs ARGS`) against this gateway."""
+        done = self._run_cli(self._cron(args))
+        said = done.stderr + done.stdout
+        if done.returncode != 0 and self.cron_timeout and "--timeout" in said and "unknown" in said:
+            self.cron_timeout = False  # refused before any call: the same call, without
+            done = self._run_cli(args)
+        if check and done.returncode != 0:
+            lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
+            detail = " | ".join(lines[:2] + lines[-2:] if len(lines) > 4 else lines)
+            raise GatewayFailed(f"openclaw {' '.join(args)} failed: {detail or 'no output'}")
+        return done
+
+    def _run_cli(self, args: tuple[str, ...]) -> subprocess.CompletedProcess:
         try:
-            done = subprocess.run(
+            return subprocess.run(
                 [str(self.node), str(self.root / "openclaw.mjs"), *args],
                 env=self.env(),
                 cwd=self.scratch,
@@ -236,16 +258,11 @@ class GatewayRun:
             )
         except subprocess.TimeoutExpired as exc:
             raise GatewayFailed(f"openclaw {' '.join(args)} did not finish in time") from exc
-        if check and done.returncode != 0:
-            lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
-            detail = " | ".join(lines[:2] + lines[-2:] if len(lines) > 4 else lines)
-            raise GatewayFailed(f"openclaw {' '.join(args)} failed: {detail or 'no output'}")
-        return done
 
     def cli_background(self, *args: str) -> subprocess.Popen:
         """Start a CLI call without waiting for it (`cron run` may wait for its run)."""
         return subprocess.Popen(
-            [str(self.node), str(self.root / "openclaw.mjs"), *args],
+            [str(self.node), str(self.root / "openclaw.mjs"), *self._cron(args)],
             env=self.env(),
             cwd=self.scratch,
             stdin=subprocess.DEVNULL,
