@@ -29,10 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from verify import PROCESSES, cores, one_load  # benchmarks/verify.py
+from verify import PROCESSES, one_load  # benchmarks/verify.py
 
 from patcher.cache.content import disk_usage
 from patcher.cache.layout import cache_dir
+from patcher.system.cores import usable_cores
 from patcher.system.selfexec import own_command
 
 
@@ -59,7 +60,7 @@ def measure(
     after = disk_usage(cache)
     floor = None
     if not cold and rows:
-        floor = sum(PROCESSES * one_load(r["version"], cache) for r in rows) / cores()
+        floor = sum(PROCESSES * one_load(r["version"], cache) for r in rows) / usable_cores()
     return {
         "versions": versions,
         "cold": cold,
@@ -90,13 +91,14 @@ def main() -> int:
     budget = args.max_cache or ("6G" if args.cold else None)
     m = measure(args.versions, args.cold, cache, budget, args.jobs)
     rows, wall = m["rows"], m["wall"]
-    print(f"machine: {platform.machine()}, {cores()} cores, Python {platform.python_version()}")
+    cores, python = usable_cores(), platform.python_version()
+    print(f"machine: {platform.machine()}, {cores} cores, Python {python}")
     print(f"versions {args.versions!r}: {len(rows)} releases, jobs {args.jobs or 'default'}")
     rate = len(rows) / (wall / 60)
     print(f"{'cold' if args.cold else 'warm'}: {wall / 60:.1f} min ({rate:.1f} releases/min)")
     if m["floor"]:
         print(
-            f"floor: {m['floor'] / 60:.1f} min of Node loads over {cores()} cores; "
+            f"floor: {m['floor'] / 60:.1f} min of Node loads over {cores} cores; "
             f"ratio {wall / m['floor']:.2f}"
         )
     print(f"every release as required: {m['ok']} (exit {m['exit']})")

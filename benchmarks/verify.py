@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import shutil
@@ -35,6 +34,7 @@ from patcher.cache.layout import cache_dir
 from patcher.cache.releases import fetch_release
 from patcher.simulation.harness import run_harness, scratch_env
 from patcher.simulation.restart import prepare_release
+from patcher.system.cores import usable_cores
 from patcher.system.selfexec import own_command
 
 PROCESSES = 7  # A, B, C on each side, and the unpatched store reader
@@ -78,10 +78,6 @@ def one_load(version: str, cache: Path) -> float:
         return _children_cpu() - cpu
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
 def measure(version: str, runs: int, cold: bool) -> dict:
     """Warm verify's median wall and CPU, the floor (seven Node loads over the cores), and
     with `cold` one run in a fresh cache (seconds)."""
@@ -99,7 +95,7 @@ def measure(version: str, runs: int, cold: bool) -> dict:
         "wall": statistics.median(r[0] for r in timed),
         "cpu": statistics.median(r[1] for r in timed),
         "load": load,
-        "floor": PROCESSES * load / cores(),
+        "floor": PROCESSES * load / usable_cores(),
         "cold": None,
     }
     if cold:
@@ -117,7 +113,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-cold", action="store_true")
     args = parser.parse_args()
-    n = cores()
+    n = usable_cores()
     print(f"machine  {platform.machine()}, {n} cores, Python {platform.python_version()}")
     m = measure(args.version, args.runs, not args.skip_cold)
     print(

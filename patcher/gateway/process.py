@@ -233,9 +233,10 @@ class GatewayRun:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run the install's own CLI (`node openclaw.mjs ARGS`) against this gateway."""
-        done = self._run_cli(self._cron(args))
+        given = self._cron(args)
+        done = self._run_cli(given)
         said = done.stderr + done.stdout
-        if done.returncode != 0 and self.cron_timeout and "--timeout" in said and "unknown" in said:
+        if done.returncode != 0 and given != args and "--timeout" in said and "unknown" in said:
             self.cron_timeout = False  # refused before any call: the same call, without
             done = self._run_cli(args)
         if check and done.returncode != 0:
