@@ -32,20 +32,34 @@ from pathlib import Path
 from verify import PROCESSES, one_load  # benchmarks/verify.py
 
 from patcher.cache.content import disk_usage
-from patcher.cache.layout import cache_dir
+from patcher.cache.layout import RELEASES, cache_dir, deps_dir
 from patcher.system.cores import usable_cores
 from patcher.system.selfexec import own_command
+
+
+def cached_releases(cache: Path) -> set[str]:
+    """The releases `cache` holds whole: extracted, with their dependencies installed. A
+    warm run of any other has to fetch it, and is not warm."""
+    folder = cache / RELEASES
+    found = folder.iterdir() if folder.is_dir() else ()
+    return {
+        v.name
+        for v in found
+        if (v / "package" / "package.json").is_file()
+        and (deps_dir(cache, v.name) / ".installed.json").is_file()
+    }
 
 
 def measure(
     versions: str, cold: bool, cache: Path, max_cache: str | None, jobs: int | None = None
 ) -> dict:
     """One `matrix` run over `versions` in `cache` (which `cold` wants empty or absent): its
-    wall time, rows, exit code, the cache's disk use before and after, and warm, the floor
-    (each release's seven Node loads over the cores)."""
+    wall time, rows, exit code, the cache's disk use before and after, the releases it had
+    to fetch (a "warm" run that fetched any was not warm), and warm, the floor (each
+    release's seven Node loads over the cores)."""
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["NPM_CONFIG_CACHE"] = str(cache / "npm")
-    before = disk_usage(cache)
+    before, held = disk_usage(cache), cached_releases(cache)
     out = Path(tempfile.mkdtemp()) / "matrix.json"
     command = own_command("--cache-dir", str(cache), "matrix")
     command += ["--versions", versions, "--format", "json", "--output", str(out)]
@@ -69,6 +83,7 @@ def measure(
         "rows": rows,
         "exit": done.returncode,
         "ok": bool(rows) and all(r["ok"] for r in rows),
+        "fetched": [r["version"] for r in rows if r["version"] not in held],
         "disk_before": before,
         "disk_after": after,
         "report": str(out),
@@ -96,7 +111,9 @@ def main() -> int:
     print(f"versions {args.versions!r}: {len(rows)} releases, jobs {args.jobs or 'default'}")
     rate = len(rows) / (wall / 60)
     print(f"{'cold' if args.cold else 'warm'}: {wall / 60:.1f} min ({rate:.1f} releases/min)")
-    if m["floor"]:
+    if m["fetched"] and not args.cold:
+        print(f"not warm: {len(m['fetched'])} releases were fetched ({', '.join(m['fetched'])})")
+    elif m["floor"]:
         print(
             f"floor: {m['floor'] / 60:.1f} min of Node loads over {cores} cores; "
             f"ratio {wall / m['floor']:.2f}"

@@ -51,6 +51,7 @@ def test_eviction_takes_the_least_recently_used_and_spares_what_is_kept(tmp_path
         release(cache, version, {"big.bin": os.urandom(200_000)})
         (cache / "deps" / version / "node_modules").mkdir(parents=True)
         (cache / "full" / version / "node_modules").mkdir(parents=True)  # verify --gateway's
+        (cache / "copies" / version / "package").mkdir(parents=True)  # verify's kept copy
         (cache / "tarballs").mkdir(exist_ok=True)
         (cache / "tarballs" / f"openclaw-{version}.tgz").write_bytes(b"t")
         cachestore.dedupe(cache / "releases" / version, cache)
@@ -68,6 +69,7 @@ def test_eviction_takes_the_least_recently_used_and_spares_what_is_kept(tmp_path
     assert not (cache / "releases" / "3").exists() and not (cache / "deps" / "3").exists()
     assert not (cache / "tarballs" / "openclaw-3.tgz").exists()
     assert not (cache / "full" / "3").exists() and (cache / "full" / "2").is_dir()
+    assert not (cache / "copies" / "3").exists() and (cache / "copies" / "2").is_dir()
     assert (cache / "installs" / "k" / "manifest.json").is_file()  # never evicted
     assert cachestore.disk_usage(cache) <= before - 150_000
     assert cachestore.evict(cache, 10**12) == []  # fits: nothing to do

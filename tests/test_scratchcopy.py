@@ -8,7 +8,11 @@ import shutil
 import pytest
 from conftest import BUNDLES
 
+from patcher.cache.content import is_cached_release
+from patcher.cache.layout import kept_copy_dir
+from patcher.cache.scratch import is_scratch
 from patcher.verification.copies import (
+    CLEAN,
     _files,
     identical_trees,
     linked_copy,
@@ -54,6 +58,73 @@ def test_a_file_rollback_does_not_restore_is_caught(release, tmp_path):
     with repaired_copy(release, cache) as copy:
         (copy / "dist" / "extensions" / "demo" / "stray.js").write_text("// left behind\n")
         assert rolled_back_identical(copy, release, cache) is False
+
+
+def _record(release, text='{"files": {}}'):
+    """What fetch_release leaves beside an extracted release: its file record."""
+    (release.parent / "files.json").write_text(text)
+
+
+def test_a_kept_copy_is_used_again_once_proven_identical(release, tmp_path):
+    cache, before = tmp_path / "cache", _snapshot(release)
+    _record(release)
+    with repaired_copy(release, cache, keep="9.9.9") as copy:
+        assert copy.parent == kept_copy_dir(cache, "9.9.9")
+        assert not is_cached_release(copy, cache)  # the tool's own copy: apply may repair it
+        (copy.parent / "this-copy").touch()  # gone if the folder is made anew
+        assert rolled_back_identical(copy, release, cache) is True
+    assert (copy.parent / CLEAN).is_file() and copy.is_dir()
+    with repaired_copy(release, cache, keep="9.9.9") as again:
+        assert again == copy and (copy.parent / "this-copy").exists()  # not made anew
+        assert not (copy.parent / CLEAN).exists()  # while it is repaired, it is not clean
+        assert any(data != before[rel] for rel, data in _snapshot(again).items())
+        assert _snapshot(release) == before
+        assert rolled_back_identical(again, release, cache) is True
+    assert _snapshot(copy) == before and list((cache / "installs").iterdir()) == []
+
+
+def test_a_kept_copy_not_proven_identical_is_removed(release, tmp_path):
+    cache = tmp_path / "cache"
+    _record(release)
+    with repaired_copy(release, cache, keep="9.9.9") as copy:
+        (copy / "dist" / "extensions" / "demo" / "stray.js").write_text("// left behind\n")
+        assert rolled_back_identical(copy, release, cache) is False
+    assert not copy.parent.exists()
+    with pytest.raises(RuntimeError), repaired_copy(release, cache, keep="9.9.9") as copy:
+        raise RuntimeError("the simulation failed midway")
+    assert not copy.parent.exists()
+
+
+def test_a_kept_copy_of_another_release_tree_is_made_anew(release, tmp_path):
+    cache = tmp_path / "cache"
+    _record(release)
+    with repaired_copy(release, cache, keep="9.9.9") as copy:
+        (copy.parent / "this-copy").touch()  # gone if the folder is made anew
+        assert rolled_back_identical(copy, release, cache) is True
+    _record(release, '{"files": {"re-extracted": 1}}')  # fetch_release extracted it again
+    with repaired_copy(release, cache, keep="9.9.9") as again:
+        assert again == copy and not (copy.parent / "this-copy").exists()
+        assert rolled_back_identical(again, release, cache) is True
+
+
+def test_a_kept_copy_in_use_leaves_another_run_a_scratch_copy(release, tmp_path):
+    cache = tmp_path / "cache"
+    _record(release)
+    with repaired_copy(release, cache, keep="9.9.9") as one:
+        with repaired_copy(release, cache, keep="9.9.9") as two:
+            assert two != one and is_scratch(two, cache)
+            assert rolled_back_identical(two, release, cache) is True
+        assert not two.exists()
+        assert rolled_back_identical(one, release, cache) is True
+    assert (one.parent / CLEAN).is_file()
+
+
+def test_an_install_without_a_file_record_gets_a_scratch_copy(release, tmp_path):
+    cache = tmp_path / "cache"
+    with repaired_copy(release, cache, keep="9.9.9") as copy:
+        assert is_scratch(copy, cache)
+        assert rolled_back_identical(copy, release, cache) is True
+    assert not copy.exists() and not kept_copy_dir(cache, "9.9.9").exists()
 
 
 def test_identical_trees_reads_what_is_not_the_same_file(tmp_path):

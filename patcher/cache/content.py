@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from patcher.cache.layout import (
+    COPIES,
     DEPS,
     FULL,
     GROWN,
@@ -38,6 +39,7 @@ from patcher.cache.layout import (
     USED,
     deps_lock,
     full_install_lock,
+    kept_copy_lock,
     release_lock,
 )
 from patcher.errors import UsageError
@@ -174,7 +176,8 @@ def _units(cache: Path) -> dict[str, list[Path]]:
     for version_dir in (cache / RELEASES).glob("*"):
         if version_dir.is_dir() and not version_dir.name.startswith("."):
             units.setdefault(version_dir.name, []).append(version_dir)
-    for folder in (*(cache / DEPS).glob("*"), *(cache / FULL).glob("*")):
+    kept = (cache / COPIES).glob("*")
+    for folder in (*(cache / DEPS).glob("*"), *(cache / FULL).glob("*"), *kept):
         if folder.is_dir() and not folder.name.startswith("."):
             units.setdefault(folder.name, []).append(folder)
     for tarball in (cache / TARBALLS).glob("openclaw-*.tgz"):
@@ -218,6 +221,7 @@ def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float 
                 waiting(release_lock(cache, version)),
                 waiting(deps_lock(cache, version)),
                 waiting(full_install_lock(cache, version)),
+                waiting(kept_copy_lock(cache, version)),
             ):
                 for path in units[version]:
                     if path.is_dir():
@@ -330,8 +334,10 @@ def forget_changed(cache: Path, root: Path, changed: list[str]) -> None:
 
 def is_cached_release(root: Path, cache: Path) -> bool:
     """Whether `root` is a release as this tool keeps it in a cache (this one, or another
-    one's: its record lies beside it), and not one of the tool's own scratch copies."""
+    one's: its record lies beside it), and not one of the tool's own work copies (scratch,
+    or a release's kept copy)."""
     real, home = root.resolve(), cache.resolve()
-    if real.is_relative_to(home) and not real.is_relative_to(home / SCRATCH):
+    ours = real.is_relative_to(home / SCRATCH) or real.is_relative_to(home / COPIES)
+    if real.is_relative_to(home) and not ours:
         return True
     return real.name == "package" and (real.parent / TREE_RECORD).is_file()

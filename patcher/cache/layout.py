@@ -10,6 +10,7 @@
     <cache>/full/<v>/node_modules/openclaw/       full npm installs, for verify --gateway
     <cache>/locks/                                install and store locks
     <cache>/scratch/<what>-<pid>-<random>/        work copies of one run
+    <cache>/copies/<v>/package/, .clean           a release's linked copy kept for verify
     <cache>/matrix/last-run.json                  what `matrix --versions new` compares with
 
 The cache is `--cache-dir`, else `$OPENCLAW_PATCHER_CACHE`, else the platform's user cache
@@ -37,6 +38,7 @@ LOCKS = "locks"
 SCRATCH = "scratch"
 MATRIX = "matrix"
 FULL = "full"
+COPIES = "copies"
 GROWN = ".grown"  # touched whenever new content is stored: a walk of the cache takes seconds
 
 
@@ -75,6 +77,16 @@ def full_install_dir(cache: Path, version: str) -> Path:
 
 def full_install_lock(cache: Path, version: str) -> Path:
     return cache / FULL / f".{version}.lock"
+
+
+def kept_copy_dir(cache: Path, version: str) -> Path:
+    """`<cache>/copies/<v>`: a linked copy of the release that verify repairs, checks and
+    rolls back run after run (patcher/verification/copies.py)."""
+    return cache / COPIES / version
+
+
+def kept_copy_lock(cache: Path, version: str) -> Path:
+    return cache / COPIES / f".{version}.lock"
 
 
 def package_dir(cache: Path, folder: str, version: str) -> Path:

@@ -14,6 +14,7 @@ The scenarios are judged in patcher/simulation/scenarios.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -322,13 +323,17 @@ def verify_root(
     unpatched: Prepared | None = None,
     as_unpatched_store: bool = False,
     like: Prepared | None = None,
+    compile_cache: Path | None = None,
 ) -> SideResult:
     """Prepare the install at `root` and run every scenario in a scratch dir (removed after).
 
     With `unpatched` (the pristine release of a patched copy), also check that the
     unpatched release loads the store the patched code wrote. `like`: the same release
-    prepared at another root (the copy is prepared from it without scanning again)."""
+    prepared at another root (the copy is prepared from it without scanning again).
+    `compile_cache`: where Node keeps what it compiles for this root (a kept copy's)."""
     prepared = like.rerooted(root) if like is not None else prepare_release(root, cache, deps_key)
+    if compile_cache is not None:
+        prepared = dataclasses.replace(prepared, compile_cache=compile_cache)
     with scratch(cache, "verify") as tmp:
         side = simulate(
             prepared,

@@ -5,23 +5,31 @@ temporary file, rename it over), never write into one, so the install itself sta
 is and a copy of a 250 MB release costs little. The copy is repaired by `apply` itself (no
 simulation: the caller runs it), so what gets verified is what users get; after the
 simulation the same copy is rolled back and compared with the install file by file.
+
+A fetched release's copy is kept in the cache (`<cache>/copies/<v>`) and used run after
+run: making 23,000 links and removing them again cost a second of every verify. It is
+only used where the last run proved it identical to the release, rolled back (a `.clean`
+stamp naming the release's file record); otherwise it is made anew.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from patcher.cache.content import file_sha256
+from patcher.cache.content import TREE_RECORD, file_sha256
+from patcher.cache.layout import COPIES, kept_copy_dir, kept_copy_lock
 from patcher.cache.scratch import scratch
 from patcher.detection.detect import detect_install
 from patcher.detection.install import open_install
 from patcher.errors import PatcherError, RefusedError
-from patcher.files.atomic import replace_file
+from patcher.files.atomic import replace_file, write_text_atomic
+from patcher.files.locks import Busy, exclusive
 from patcher.files.walk import tree_lstat
 from patcher.repair.commands import apply, rollback
 from patcher.repair.state import marked_files
@@ -56,17 +64,60 @@ def plain_copy(root: Path, cache: Path) -> Iterator[Path]:
         yield linked_copy(root, folder)
 
 
+CLEAN = ".clean"  # beside a kept copy's package/: the release record it is identical to
+
+
+def _release_key(root: Path) -> str | None:
+    """The digest of a fetched release's file record (None for an install that has none):
+    a kept copy stands for that tree only."""
+    try:
+        return hashlib.sha256((root.parent / TREE_RECORD).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _kept_folder(stack: contextlib.ExitStack, root: Path, cache: Path, version: str) -> Path | None:
+    """The folder of the release's kept copy, held for this run and no longer marked clean
+    (until rolled_back_identical proves it so again); made anew unless the last run left
+    it identical to this very release. None where another run holds it or `root` has no
+    file record."""
+    key = _release_key(root)
+    if key is None:
+        return None
+    try:
+        stack.enter_context(exclusive(kept_copy_lock(cache, version), "a kept copy", wait_s=0))
+    except Busy:  # another verify of the same release: it takes a scratch copy
+        return None
+    folder = kept_copy_dir(cache, version)
+    clean = folder / CLEAN
+    try:
+        reusable = clean.read_text() == key
+    except OSError:
+        reusable = False
+    if not reusable:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        linked_copy(root, folder)
+    clean.unlink(missing_ok=True)
+    return folder
+
+
 @contextlib.contextmanager
-def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
+def repaired_copy(root: Path, cache: Path, keep: str | None = None) -> Iterator[Path]:
     """A hard-linked copy of the install at `root` (linked_copy), with the repair applied by
     `apply` (a scratch state dir, no simulation); removed, with apply's record of it, on
-    exit."""
-
-    with scratch(cache, "patched") as folder:
+    exit. With `keep` (a fetched release's version), the release's kept copy where it is
+    free, left in place once rolled_back_identical has found it identical again."""
+    with contextlib.ExitStack() as stack:
+        folder = _kept_folder(stack, root, cache, keep) if keep else None
+        kept = folder is not None
+        if folder is None:
+            folder = stack.enter_context(scratch(cache, "patched"))
+            linked_copy(root, folder)
         copy = folder / "package"
         try:
-            linked_copy(root, folder)
             state = folder / "state"
+            shutil.rmtree(state, ignore_errors=True)
             state.mkdir()
             outcome = apply(copy, cache, skip_simulation=True, state_dir=state)
             if outcome.outcome != "applied":
@@ -74,6 +125,8 @@ def repaired_copy(root: Path, cache: Path) -> Iterator[Path]:
             yield copy
         finally:
             shutil.rmtree(InstallRecord(cache, copy).dir, ignore_errors=True)
+            if kept and not (folder / CLEAN).is_file():  # not proven back: never reused
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -107,11 +160,22 @@ def unpatched_copy(root: Path, cache: Path) -> Iterator[Path]:
         yield copy
 
 
+def kept_compile_cache(copy: Path, cache: Path) -> Path | None:
+    """Where Node keeps the code it compiles for a kept copy (beside it: its paths stay, so
+    its processes load compiled code as the release's own do); None for a scratch copy,
+    whose paths change every run."""
+    return copy.parent / "compile-cache" if copy.parent.parent == cache / COPIES else None
+
+
 def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:
     """`rollback` the repaired copy; then every file must be byte-identical to `root`'s."""
 
     rollback(copy, cache)
-    return identical_trees(copy, root)
+    identical = identical_trees(copy, root)
+    key = _release_key(root)
+    if identical and key and copy.parent.parent == cache / COPIES:
+        write_text_atomic(copy.parent / CLEAN, key)  # a kept copy: fit for the next run
+    return identical
 
 
 def _files(root: Path) -> dict[str, os.stat_result]:

@@ -27,7 +27,12 @@ from patcher.simulation.harness import Prepared, dependencies_linked
 from patcher.simulation.restart import STATE_REPAIR, prepare_release, simulate, verify_root
 from patcher.simulation.scenarios import SideResult, side_summary
 from patcher.system.cores import usable_cores
-from patcher.verification.copies import repaired_copy, rolled_back_identical, unpatched_copy
+from patcher.verification.copies import (
+    kept_compile_cache,
+    repaired_copy,
+    rolled_back_identical,
+    unpatched_copy,
+)
 from patcher.verification.verdict import Verdict, judge
 
 Progress = Callable[[str], None]
@@ -167,7 +172,14 @@ def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) 
                 prepared.result()
             negative = pool.submit(lambda: pristine_side(prepared.result()))
             _verify_patched_copy(
-                report, install.root, cache, prepared.result, reconciles, patched_plan, progress
+                report,
+                install.root,
+                cache,
+                prepared.result,
+                reconciles,
+                patched_plan,
+                progress,
+                deps_key,
             )
             pristine = prepared.result()
             report.pristine = negative.result()
@@ -192,7 +204,14 @@ def _verify_install(root: Path, cache: Path, fetched: bool, progress: Progress) 
         )
     elif not at_once:
         _verify_patched_copy(
-            report, install.root, cache, lambda: pristine, reconciles, patched_plan, progress
+            report,
+            install.root,
+            cache,
+            lambda: pristine,
+            reconciles,
+            patched_plan,
+            progress,
+            deps_key,
         )
     return report
 
@@ -268,11 +287,13 @@ def _verify_patched_copy(
     reconciles: bool,
     the_plan: Plan,
     progress: Progress,
+    keep: str | None = None,
 ) -> None:
     """The patched side on a scratch copy repaired by `apply`, then its rollback; the
-    release prepared (`pristine()`) is needed once the copy is repaired."""
+    release prepared (`pristine()`) is needed once the copy is repaired. `keep`: a fetched
+    release's version, whose copy is kept for the next run (repaired_copy)."""
     progress("patched side: the restart scenarios on a copy repaired by apply")
-    with repaired_copy(root, cache) as copy:
+    with repaired_copy(root, cache, keep) as copy:
         prepared = pristine()
         report.patched = verify_root(
             copy,
@@ -283,6 +304,7 @@ def _verify_patched_copy(
             active_ids=the_plan.persists_active_ids,
             unpatched=prepared,
             like=prepared,
+            compile_cache=kept_compile_cache(copy, cache),
         )
         progress("rollback check: the copy rolled back must match the release byte for byte")
         report.rollback_identical = rolled_back_identical(copy, root, cache)
