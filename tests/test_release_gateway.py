@@ -75,7 +75,12 @@ def test_an_interrupted_check_leaves_no_gateway(release_cache):
         mine = [p for p in _gateways_of(scratch) if p.pid in descendants]
         assert mine, "the check started no gateway"
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        proc.wait(timeout=90)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            said = proc.stderr.read()[-2000:]  # what it was doing when it did not stop
+            pytest.fail(f"the check did not stop within 90 s of Ctrl-C; it said: {said}")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -85,8 +85,7 @@ def run_isolated_all(
                 results[waiting[fd].pid] = waiting[fd].collect()
         return [(results[c.pid], True) for c in children]
     except BaseException:
-        for child in children:
-            child.end()
+        _end_all(children)
         raise
 
 
@@ -108,13 +107,10 @@ class _Child:
             raise IsolatedFailure(payload["error"])
         return payload["result"]
 
-    def end(self) -> None:
+    def unread(self) -> None:
         if self.read_end >= 0:  # never collected
             os.close(self.read_end)
             self.read_end = -1
-        if not self.reaped:  # a reaped pid may already be another process's
-            self.reaped = True
-            _end_child(self.pid)
 
 
 def _fork(work: Callable[[], dict[str, Any]]) -> _Child:
@@ -139,20 +135,31 @@ def _fork(work: Callable[[], dict[str, Any]]) -> _Child:
     return _Child(pid, read_end)
 
 
-def _end_child(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+def _end_all(children: list[_Child]) -> None:
+    """SIGTERM every child not yet reaped (each unwinds and stops its gateways), all at
+    once so their ends overlap; SIGKILL whichever is still there 30 s later."""
+    left = []
+    for child in children:
+        child.unread()
+        if not child.reaped:  # a reaped pid may already be another process's
+            child.reaped = True
+            left.append(child.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            left.remove(pid)
+        if left:
+            time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+            os.waitpid(pid, 0)
 
 
 class IsolatedFailure(RuntimeError):
