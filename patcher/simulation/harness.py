@@ -587,8 +587,8 @@ class Prepared:
     # What stands in for packages the registry does not publish at the pinned version.
     substitutions: Substitutions = field(default_factory=Substitutions)
     # Where Node keeps the code it compiled for this release (None: a scratch folder's).
-    # Only a release at its cache path gets one: a copy's paths change every run, and its
-    # entries would pile up unused.
+    # Only a release at its cache path, or its copy kept in the cache, gets one: a scratch
+    # copy's paths change every run, and its entries would pile up unused.
     compile_cache: Path | None = None
 
     def rerooted(self, root: Path) -> Prepared:
