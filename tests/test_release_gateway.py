@@ -56,6 +56,14 @@ def _gateways_of(scratch: str) -> list[psutil.Process]:
     return found
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches a command started from a terminal: the check must not inherit a
+    SIGINT the test process (a pytest-xdist worker, beside other tests) ignores or blocks;
+    a check started with SIGINT ignored (a background job) rightly goes on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_an_interrupted_check_leaves_no_gateway(release_cache):
     root, _ = full_install("2026.4.22", release_cache, lambda _: None)
     proc = subprocess.Popen(
@@ -64,6 +72,7 @@ def test_an_interrupted_check_leaves_no_gateway(release_cache):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
     )
     try:
         waiting = 0
