@@ -32,7 +32,8 @@ from pathlib import Path
 from verify import PROCESSES, one_load  # benchmarks/verify.py
 
 from patcher.cache.content import disk_usage
-from patcher.cache.layout import RELEASES, cache_dir, deps_dir
+from patcher.cache.layout import RELEASES, cache_dir
+from patcher.simulation.harness import dependencies_linked
 from patcher.system.cores import usable_cores
 from patcher.system.selfexec import own_command
 
@@ -46,7 +47,7 @@ def cached_releases(cache: Path) -> set[str]:
         v.name
         for v in found
         if (v / "package" / "package.json").is_file()
-        and (deps_dir(cache, v.name) / ".installed.json").is_file()
+        and dependencies_linked(v / "package", cache, v.name)
     }
 
 

@@ -160,11 +160,16 @@ def unpatched_copy(root: Path, cache: Path) -> Iterator[Path]:
         yield copy
 
 
+def _is_kept(copy: Path, cache: Path) -> bool:
+    """Whether `copy` (a `package/` folder) is a release's kept copy, not a scratch one."""
+    return copy.parent.parent == cache / COPIES
+
+
 def kept_compile_cache(copy: Path, cache: Path) -> Path | None:
     """Where Node keeps the code it compiles for a kept copy (beside it: its paths stay, so
     its processes load compiled code as the release's own do); None for a scratch copy,
     whose paths change every run."""
-    return copy.parent / "compile-cache" if copy.parent.parent == cache / COPIES else None
+    return copy.parent / "compile-cache" if _is_kept(copy, cache) else None
 
 
 def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:
@@ -172,8 +177,8 @@ def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:
 
     rollback(copy, cache)
     identical = identical_trees(copy, root)
-    key = _release_key(root)
-    if identical and key and copy.parent.parent == cache / COPIES:
+    key = _release_key(root) if identical and _is_kept(copy, cache) else None
+    if key:
         write_text_atomic(copy.parent / CLEAN, key)  # a kept copy: fit for the next run
     return identical
 
