@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -175,3 +176,28 @@ def test_the_harness_links_in_a_release_are_not_changes(fake_npm, tmp_path):
     (root / "dist" / "link.js").symlink_to(root / "dist" / "entry.js")  # not the tool's
     fetch_release("2026.4.14", cache, notes)
     assert notes and not (root / "dist" / "link.js").exists()
+
+
+def test_extracting_into_the_cache_stores_each_content_once(tmp_path):
+    """A file the store holds already is linked, not written again; a stored copy spoiled
+    by an edit in place is not linked into the next release (its name no longer says its
+    content), and the fresh file takes its place."""
+    cache = tmp_path / "cache"
+    shared, spoiled = b"export const shared = 1;\n" * 50, b"export const kept = 2;\n" * 50
+    members = {"package/a.js": shared, "package/b.js": spoiled, "package/bin/run": b"#!/bin/sh\n"}
+    one_digests: dict[str, str] = {}
+    one = extract(make_tarball(tmp_path / "1.tgz", members), tmp_path / "r1", cache, one_digests)
+    assert one_digests["a.js"] == hashlib.sha256(shared).hexdigest()
+    with (one / "b.js").open("r+b") as fh:  # in place: the stored copy changes with it
+        fh.write(b"throw 1;")
+    members["package/c.js"] = b"new in two\n"
+    two = extract(make_tarball(tmp_path / "2.tgz", members), tmp_path / "r2", cache, {})
+    assert (two / "a.js").stat().st_ino == (one / "a.js").stat().st_ino
+    assert (two / "b.js").read_bytes() == spoiled
+    assert (two / "b.js").stat().st_ino != (one / "b.js").stat().st_ino
+    three = extract(make_tarball(tmp_path / "3.tgz", members), tmp_path / "r3", cache, {})
+    assert (three / "b.js").stat().st_ino == (two / "b.js").stat().st_ino
+    assert (three / "c.js").stat().st_ino == (two / "c.js").stat().st_ino
+    assert {p.name: p.read_bytes() for p in three.rglob("*") if p.is_file()} == {
+        name.rsplit("/", 1)[-1]: data for name, data in members.items()
+    }

@@ -78,20 +78,74 @@ def _store_entry(cache: Path, sha256: str, mode: int) -> Path:
     return cache / STORE / key[:2] / key
 
 
-def _entry_holds(entry: Path, entry_st: os.stat_result, st: os.stat_result, sha: str) -> bool:
-    """Whether a store entry still holds the content its name says. Tarballs give their
-    files fixed mtimes, so an entry with the size and mtime of the fresh file is trusted;
-    any other is read again."""
-    if (entry_st.st_size, entry_st.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-        return True
-    return entry_st.st_size == st.st_size and file_sha256(entry) == sha
+def _holding_entry(cache: Path, sha256: str, mode: int, size: int, mtime_ns: int) -> Path | None:
+    """The store entry for this content, when it is there and still holds it. Tarballs give
+    their files fixed mtimes, so an entry with the size and mtime of the fresh file is
+    trusted; any other of the same size is read again (an edit in place through another
+    link spoils an entry)."""
+    entry = _store_entry(cache, sha256, mode)
+    try:
+        st = entry.stat()
+        if st.st_size == size and (st.st_mtime_ns == mtime_ns or file_sha256(entry) == sha256):
+            return entry
+    except OSError:
+        pass
+    return None
 
 
-def dedupe(tree: Path, cache: Path, digests: dict[str, str] | None = None) -> int:
+def link_stored(cache: Path, sha256: str, mode: int, size: int, mtime: int, target: Path) -> bool:
+    """Make `target` (absent) a hard link to the stored copy of this content, if the store
+    holds it; False when it does not (or the link cannot be made): write it instead."""
+    entry = _holding_entry(cache, sha256, mode, size, mtime * 10**9)
+    if entry is None:
+        return False
+    try:
+        os.link(entry, target)
+    except OSError:
+        return False
+    return True
+
+
+def add_stored(cache: Path, sha256: str, path: Path) -> None:
+    """Make the file at `path` the stored copy of its content (it holds `sha256`), unless
+    the store holds a sound one already; a spoiled entry is replaced."""
+    st = path.lstat()
+    entry = _store_entry(cache, sha256, st.st_mode)
+    with contextlib.suppress(OSError):
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, entry)
+        except FileExistsError:
+            if _holding_entry(cache, sha256, st.st_mode, st.st_size, st.st_mtime_ns) is None:
+                entry.unlink()
+                os.link(path, entry)
+
+
+def store_file(cache: Path, path: Path) -> str:
+    """Store the regular file at `path` once: it becomes a hard link to the stored copy of
+    its content, or the stored copy itself when the store lacks one. Returns its sha256;
+    saves nothing for a file on another device."""
+    st = path.lstat()
+    sha = file_sha256(path)
+    entry = _holding_entry(cache, sha, st.st_mode, st.st_size, st.st_mtime_ns)
+    if entry is None:
+        add_stored(cache, sha, path)
+        return sha
+    with contextlib.suppress(OSError):
+        if entry.stat().st_ino == st.st_ino:
+            return sha
+        tmp = path.with_name(f".{path.name}.dedupe")
+        try:
+            os.link(entry, tmp)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return sha
+
+
+def dedupe(tree: Path, cache: Path) -> None:
     """Replace every regular file under `tree` by a hard link to its copy in the store
-    (adding it when new); returns the bytes saved. Files on another device stay as they are.
-    `digests`, when given, receives each stored file's sha256 by its path under `tree`."""
-    saved = 0
+    (adding it when new). Files on another device stay as they are."""
     mark_grown(cache)
     for dirpath, _dirnames, filenames in os.walk(tree):
         for name in filenames:
@@ -99,39 +153,8 @@ def dedupe(tree: Path, cache: Path, digests: dict[str, str] | None = None) -> in
                 continue
             path = Path(dirpath, name)
             st = path.lstat()
-            if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
-                continue
-            sha = file_sha256(path)
-            if digests is not None:
-                digests[path.relative_to(tree).as_posix()] = sha
-            target = _store_entry(cache, sha, st.st_mode)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                existing = target.stat()
-            except FileNotFoundError:
-                with contextlib.suppress(FileExistsError):
-                    os.link(path, target)  # the first copy becomes the stored one
-                continue
-            except OSError:
-                continue
-            if existing.st_ino == st.st_ino:
-                continue
-            if not _entry_holds(target, existing, st, sha):
-                # An edit in place through another link spoiled the entry: this file,
-                # fresh from its tarball, becomes the stored copy instead.
-                with contextlib.suppress(OSError):
-                    target.unlink()
-                    os.link(path, target)
-                continue
-            tmp = path.with_name(f".{name}.dedupe")
-            try:
-                os.link(target, tmp)
-                os.replace(tmp, path)
-                saved += st.st_size
-            except OSError:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-    return saved
+            if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                store_file(cache, path)
 
 
 def mark_grown(cache: Path) -> None:

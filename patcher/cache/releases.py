@@ -25,7 +25,16 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from patcher.cache.content import dedupe, forget_changed, record_tree, touch_used, tree_changes
+from patcher.cache.content import (
+    add_stored,
+    forget_changed,
+    link_stored,
+    mark_grown,
+    record_tree,
+    store_file,
+    touch_used,
+    tree_changes,
+)
 from patcher.cache.layout import (
     TARBALLS,
     package_dir,
@@ -184,36 +193,103 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
     return tarball
 
 
-def _safe_members(tar: tarfile.TarFile, tarball: Path) -> list[tarfile.TarInfo]:
-    """Members to extract; refuses anything that could land outside `package/`."""
-    members = []
-    for member in tar.getmembers():
-        path = PurePosixPath(member.name)
-        if path.is_absolute() or ".." in path.parts or not path.parts:
-            raise IntegrityError(f"{tarball}: member {member.name!r} escapes the package folder.")
-        if member.issym() or member.islnk() or not (member.isfile() or member.isdir()):
-            raise IntegrityError(
-                f"{tarball}: member {member.name!r} is a link or device; refusing to extract."
-            )
-        members.append(member)
-    return members
+def _member_path(member: tarfile.TarInfo, tarball: Path) -> PurePosixPath:
+    """A member's path; refuses anything that could land outside the package folder, and
+    anything but files and folders (a tarball of this tool's never holds a link)."""
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise IntegrityError(f"{tarball}: member {member.name!r} escapes the package folder.")
+    if member.issym() or member.islnk() or not (member.isfile() or member.isdir()):
+        raise IntegrityError(
+            f"{tarball}: member {member.name!r} is a link or device; refusing to extract."
+        )
+    return path
 
 
-def extract(tarball: Path, dest: Path) -> Path:
-    """Extract an npm tarball into `dest` (atomically, by rename) and return its package root."""
+def _file_mode(mode: int) -> int:
+    """A member's mode as tarfile's "data" filter leaves it: no high bits, no group or
+    other write, no execute unless the owner's, always owner read and write."""
+    mode &= 0o755
+    if not mode & 0o100:
+        mode &= ~0o111
+    return mode | 0o600
+
+
+# Members up to this size are read whole, so one already in the store is linked without
+# being written; larger ones are written, then stored (patcher/cache/content.py dedupe).
+_IN_MEMORY = 32 << 20
+
+
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, mode: int) -> None:
+    source = tar.extractfile(member)
+    assert source is not None  # a regular file
+    with open(target, "xb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    os.chmod(target, mode)
+    os.utime(target, (member.mtime, member.mtime))
+
+
+def _unpack(tarball: Path, staging: Path, cache: Path | None, digests: dict[str, str]) -> str:
+    """Extract `tarball` into `staging` in one pass; returns its single top folder's name.
+    With `cache`, a file whose content the store holds is a hard link to it, not written
+    again (consecutive releases share most files), and a new one is added to the store;
+    `digests` receives each stored file's sha256 by its path under the top folder."""
+    top: str | None = None
+    made: set[Path] = {staging}
+    with tarfile.open(tarball, "r|gz") as tar:
+        for member in tar:
+            path = _member_path(member, tarball)
+            if top is None:
+                top = path.parts[0]
+            if path.parts[0] != top or (member.isfile() and len(path.parts) == 1):
+                raise IntegrityError(f"{tarball} does not hold a single package folder.")
+            target = staging.joinpath(*path.parts)
+            folder = target if member.isdir() else target.parent
+            if folder not in made:
+                folder.mkdir(parents=True, exist_ok=True)
+                made.add(folder)
+            if member.isdir():
+                continue
+            target.unlink(missing_ok=True)  # a name given twice: the last one wins, as tar's
+            mode = _file_mode(member.mode)
+            if cache is None or member.size == 0:
+                _write_member(tar, member, target, mode)
+                continue
+            rel = PurePosixPath(*path.parts[1:]).as_posix()
+            if member.size > _IN_MEMORY:
+                _write_member(tar, member, target, mode)
+                digests[rel] = store_file(cache, target)
+                continue
+            source = tar.extractfile(member)
+            assert source is not None
+            data = source.read()
+            digests[rel] = sha = hashlib.sha256(data).hexdigest()
+            if link_stored(cache, sha, mode, member.size, member.mtime, target):
+                continue
+            with open(target, "xb") as out:
+                out.write(data)
+            os.chmod(target, mode)
+            os.utime(target, (member.mtime, member.mtime))
+            add_stored(cache, sha, target)
+    if top is None:
+        raise IntegrityError(f"{tarball} does not hold a single package folder.")
+    return top
+
+
+def extract(
+    tarball: Path, dest: Path, cache: Path | None = None, digests: dict[str, str] | None = None
+) -> Path:
+    """Extract an npm tarball into `dest` (atomically, by rename) and return its package
+    root. With `cache`, its files are stored once with the cache's others (`digests`
+    receives their sha256 by path under the root)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
     try:
-        with tarfile.open(tarball, "r:gz") as tar:
-            members = _safe_members(tar, tarball)
-            # The "data" filter (Python 3.10.12+/3.11.4+) is a second guard behind our own.
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(staging, members=members, **safe)
-        tops = [p for p in staging.iterdir()]
-        if len(tops) != 1 or not tops[0].is_dir():
-            raise IntegrityError(f"{tarball} does not hold a single package folder.")
-        if tops[0].name != "package":
-            tops[0].rename(staging / "package")
+        if cache is not None:
+            mark_grown(cache)
+        top = _unpack(tarball, staging, cache, {} if digests is None else digests)
+        if top != "package":
+            (staging / top).rename(staging / "package")
         os.replace(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -269,9 +345,8 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
             forget_changed(cache, root, changed)
         if dest.exists():  # changed, half-extracted by a killed run, or from before records
             shutil.rmtree(dest)
-        extract(tarball, dest)
         digests: dict[str, str] = {}
-        dedupe(root, cache, digests)
+        extract(tarball, dest, cache, digests)
         record_tree(root, digests)
     touch_used(cache, version)
     return root
