@@ -34,6 +34,10 @@ def test_fetch_release_extracts_once_and_reuses(fake_npm, tmp_path):
     assert (
         (cache / "tarballs" / "openclaw-2026.4.14.tgz.integrity").read_text().startswith("sha512-")
     )
+    # npm packs into a cache of its own, gone with the pack: the user's keeps no copy.
+    (pack,) = [call.split() for call in npm_calls(fake_npm) if call.startswith("pack ")]
+    assert pack[pack.index("--cache") + 1].startswith(str(cache / "tarballs" / ".pack-"))
+    assert not any((cache / "tarballs").glob(".pack-*"))
     calls = len(npm_calls(fake_npm))
     assert fetch_release("2026.4.14", cache) == root
     assert len(npm_calls(fake_npm)) == calls  # no npm call for a cached release

@@ -182,7 +182,11 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
             return tarball
         expected = registry_integrity(version, package)
         with tempfile.TemporaryDirectory(dir=tarballs, prefix=".pack-") as tmp:
-            out = _json(run_npm(["pack", f"{package}@{version}", "--json"], cwd=Path(tmp)), "pack")
+            # npm's own cache would keep a second copy of every release (40-50 MB each, in
+            # the user's npm cache): this one is the cache's, so npm's goes with the folder.
+            throwaway = str(Path(tmp) / ".npm-cache")
+            args = ["pack", f"{package}@{version}", "--json", "--cache", throwaway]
+            out = _json(run_npm(args, cwd=Path(tmp)), "pack")
             name = out[0]["filename"] if isinstance(out, list) and out else None
             packed = Path(tmp) / str(name)
             if not name or not packed.is_file():
