@@ -91,6 +91,44 @@ def test_ensure_dependencies_links_and_keeps_a_real_install(tmp_path, monkeypatc
     assert len(calls) == 1  # reused
 
 
+def test_a_release_asking_npm_for_what_another_asked_gets_a_clone_of_its_install(
+    tmp_path, monkeypatch
+):
+    """Consecutive releases often ask npm for the very same packages and ranges: the second
+    gets hard links to the first one's install, not an npm install of its own; a release
+    that asks for anything else gets its own."""
+    cache = tmp_path / "cache"
+    calls = []
+
+    def fake_npm(args, timeout=0):
+        calls.append(args)
+        modules = tmp_path / args[args.index("--prefix") + 1] / "node_modules"
+        (modules / "json5").mkdir(parents=True, exist_ok=True)
+        (modules / "json5" / "index.js").write_text(f"export default {len(calls)};\n")
+        (modules / ".package-lock.json").write_text("{}")
+        return ""
+
+    monkeypatch.setattr("patcher.simulation.harness.run_npm", fake_npm)
+
+    def release(version: str, ranges: dict[str, str]):
+        root = tmp_path / version / "package"
+        root.mkdir(parents=True)
+        (root / "package.json").write_text(json.dumps({"dependencies": ranges}))
+        deps = cache / "deps" / version
+        ensure_dependencies(root, {"json5"}, deps, cache=cache)
+        return deps / "node_modules"
+
+    one = release("1", {"json5": "^2.2.3"})
+    two = release("2", {"json5": "^2.2.3", "unused": "1"})  # asks npm for the same
+    three = release("3", {"json5": "^2.2.4"})
+    assert len(calls) == 2
+    assert (two / "json5" / "index.js").stat().st_ino == (one / "json5" / "index.js").stat().st_ino
+    # npm may rewrite its hidden lockfile in place: never shared
+    assert (two / ".package-lock.json").stat().st_ino != (one / ".package-lock.json").stat().st_ino
+    assert (three / "json5" / "index.js").read_text() == "export default 2;\n"
+    assert (tmp_path / "2" / "package" / "node_modules").resolve() == two.resolve()
+
+
 def test_a_copy_installs_a_lazily_imported_package_into_the_shared_deps(tmp_path, monkeypatch):
     # verify runs the pristine and patched sides at once: the copy's side may be the first to
     # meet a package only a lazy import() needs, and must install it, not fail on it.
