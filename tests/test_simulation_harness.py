@@ -101,6 +101,8 @@ def test_a_release_asking_npm_for_what_another_asked_gets_a_clone_of_its_install
     calls = []
 
     def fake_npm(args, timeout=0):
+        if "--package-lock-only" in args:
+            return ""
         calls.append(args)
         modules = tmp_path / args[args.index("--prefix") + 1] / "node_modules"
         (modules / "json5").mkdir(parents=True, exist_ok=True)
@@ -127,6 +129,58 @@ def test_a_release_asking_npm_for_what_another_asked_gets_a_clone_of_its_install
     assert (two / ".package-lock.json").stat().st_ino != (one / ".package-lock.json").stat().st_ino
     assert (three / "json5" / "index.js").read_text() == "export default 2;\n"
     assert (tmp_path / "2" / "package" / "node_modules").resolve() == two.resolve()
+
+
+def test_a_new_install_links_the_packages_another_install_holds_as_npm_resolved_them(
+    tmp_path, monkeypatch
+):
+    """npm resolves the release's lockfile first; each package it places at the path,
+    version and integrity another install holds is linked from there, and npm writes the
+    rest. A package at another version is npm's to write, whatever the other install has."""
+    cache = tmp_path / "cache"
+    published = {"json5": "2.2.3", "semver": "7.6.0", "zod": "3.0.0"}
+    written = []
+
+    def fake_npm(args, timeout=0):
+        prefix = tmp_path / args[args.index("--prefix") + 1]
+        asked = json.loads((prefix / "package.json").read_text())["dependencies"]
+        lockfile = prefix / "package-lock.json"
+        if "--package-lock-only" in args:
+            entries = {
+                f"node_modules/{name}": {
+                    "version": published[name],
+                    "integrity": f"sha512-{name}-{published[name]}",
+                }
+                for name in asked
+            }
+            lockfile.write_text(json.dumps({"packages": {"": {}, **entries}}))
+            return ""
+        for path, entry in json.loads(lockfile.read_text())["packages"].items():
+            package = prefix / path
+            if path and not (package / "package.json").is_file():
+                package.mkdir(parents=True)
+                (package / "package.json").write_text(json.dumps({"version": entry["version"]}))
+                (package / "index.js").write_text(f"// {path} {entry['version']}\n")
+                written.append(path.removeprefix("node_modules/"))
+        return ""
+
+    monkeypatch.setattr("patcher.simulation.harness.run_npm", fake_npm)
+
+    def release(version: str, ranges: dict[str, str]):
+        root = tmp_path / version / "package"
+        root.mkdir(parents=True)
+        (root / "package.json").write_text(json.dumps({"dependencies": ranges}))
+        ensure_dependencies(root, set(ranges), cache / "deps" / version, cache=cache)
+        return cache / "deps" / version / "node_modules"
+
+    one = release("1", {"json5": "^2", "semver": "^7"})
+    assert sorted(written) == ["json5", "semver"]
+    written.clear()
+    published["semver"] = "7.7.0"
+    two = release("2", {"json5": "^2", "semver": "^7", "zod": "^3"})
+    assert sorted(written) == ["semver", "zod"]
+    assert (two / "json5" / "index.js").stat().st_ino == (one / "json5" / "index.js").stat().st_ino
+    assert (two / "semver" / "index.js").read_text() == "// node_modules/semver 7.7.0\n"
 
 
 def test_a_copy_installs_a_lazily_imported_package_into_the_shared_deps(tmp_path, monkeypatch):

@@ -143,9 +143,10 @@ def store_file(cache: Path, path: Path) -> str:
     return sha
 
 
-def dedupe(tree: Path, cache: Path) -> None:
+def dedupe(tree: Path, cache: Path, *, new_only: bool = False) -> None:
     """Replace every regular file under `tree` by a hard link to its copy in the store
-    (adding it when new). Files on another device stay as they are."""
+    (adding it when new). Files on another device stay as they are. `new_only`: leave the
+    files that are hard links already (linked from another tree of the cache's)."""
     mark_grown(cache)
     for dirpath, _dirnames, filenames in os.walk(tree):
         for name in filenames:
@@ -153,6 +154,8 @@ def dedupe(tree: Path, cache: Path) -> None:
                 continue
             path = Path(dirpath, name)
             st = path.lstat()
+            if new_only and st.st_nlink > 1:
+                continue
             if stat.S_ISREG(st.st_mode) and st.st_size > 0:
                 store_file(cache, path)
 
@@ -226,13 +229,52 @@ def collect_garbage(cache: Path) -> None:
                 entry.unlink()
 
 
-def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float = 60) -> list[str]:
+def _free(cache: Path) -> int:
+    """Free bytes on the cache's file system."""
+    st = os.statvfs(cache)
+    return st.f_bfree * st.f_frsize
+
+
+class UsageMeter:
+    """The cache's disk use without walking all of it each time: a walk (disk_usage: 12 s
+    for 900,000 entries), then what the file system's free space says was written since.
+    That is an upper bound (a write anywhere on that file system counts as the cache's), so
+    it can only make the next walk come sooner."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+        self.walked = 0
+        self.free = 0
+
+    def walk(self) -> int:
+        """Walk the cache: its exact disk use."""
+        self.free = _free(self.cache)  # before the walk: what is written meanwhile counts
+        self.walked = disk_usage(self.cache)
+        return self.walked
+
+    def at_most(self) -> int:
+        """The disk use as of the last walk plus every byte written on the file system since."""
+        return self.walked + max(0, self.free - _free(self.cache))
+
+
+def evict(
+    cache: Path,
+    max_bytes: int,
+    keep: Iterable[str] = (),
+    grace_s: float = 60,
+    meter: UsageMeter | None = None,
+) -> list[str]:
     """Evict least recently used versions until the cache fits `max_bytes`; never `keep`,
-    nor a version used in the last `grace_s` seconds (another run may be using it)."""
+    nor a version used in the last `grace_s` seconds (another run may be using it). With a
+    `meter` that says the cache fits, nothing is walked; it is left as of the last walk."""
     keep = set(keep)
     evicted: list[str] = []
+    meter = meter or UsageMeter(cache)
     with waiting(cache / ".evict.lock"):
-        if disk_usage(cache) <= max_bytes:
+        if meter.at_most() <= max_bytes and meter.walked:
+            return evicted
+        used = meter.walk()
+        if used <= max_bytes:
             return evicted
         now = time.time()
         units = _units(cache)
@@ -240,6 +282,7 @@ def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float 
         for version in order:
             if version in keep or now - _last_used(cache, version, units[version]) < grace_s:
                 continue
+            free_before = _free(cache)
             with (
                 waiting(release_lock(cache, version)),
                 waiting(deps_lock(cache, version)),
@@ -254,8 +297,13 @@ def evict(cache: Path, max_bytes: int, keep: Iterable[str] = (), grace_s: float 
             (cache / USED / version).unlink(missing_ok=True)
             evicted.append(version)
             collect_garbage(cache)
-            if disk_usage(cache) <= max_bytes:
-                break
+            # What the removal freed, as the file system counts it (a write meanwhile makes
+            # it look smaller: at worst one version more goes); a walk confirms the fit.
+            used -= max(0, _free(cache) - free_before)
+            if used <= max_bytes:
+                used = meter.walk()
+                if used <= max_bytes:
+                    break
     return evicted
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from patcher.cache.content import evict, grown_since
+from patcher.cache.content import UsageMeter, evict, grown_since
 from patcher.cache.layout import MATRIX
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from patcher.files.atomic import write_text_atomic
@@ -333,15 +333,17 @@ def run_within(
     running), and once more at the end."""
     done: set[str] = set()
     measured = time.time()
+    # Walking the cache takes seconds per 100,000 files: the meter walks it again only
+    # when what the file system gained since the last walk could break the budget.
+    meter = UsageMeter(cache)
 
     def each(row: Row) -> None:
         nonlocal measured
         on_row(row)
         done.add(row.version)
-        # Measuring the cache walks all of it (seconds): only when something was added.
         if max_bytes is not None and grown_since(cache, measured):
             measured = time.time()
-            evict(cache, max_bytes, keep=set(versions) - done)
+            evict(cache, max_bytes, keep=set(versions) - done, meter=meter)
 
     runner = functools.partial(run_release, gateway=True) if gateway else None
     rows = run_matrix(versions, cache, jobs, each, runner)

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import selectors
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from patcher.cache import layout
-from patcher.cache.content import SKIP_NAMES, TREE_RECORD, dedupe, touch_used
+from patcher.cache.content import TREE_RECORD, dedupe, touch_used
 from patcher.cache.releases import NpmFailed, run_npm
 from patcher.detection.install import open_install
 from patcher.detection.roles import ShapeError, locate_definitions
@@ -41,6 +40,7 @@ from patcher.files.atomic import write_text_atomic
 from patcher.files.locks import waiting
 from patcher.files.reading import NotReadable, read_regular
 from patcher.simulation.node import find_node
+from patcher.simulation.seeding import SAME, clone_install, same_install_key, seed, twin_install
 from patcher.simulation.substitutes import (
     Substitutions,
     imported_names,
@@ -135,10 +135,12 @@ def install_with_stand_ins(
     ranges: dict[str, str],
     substitutions: Substitutions,
     root: Path,
+    seed_from: Path | None = None,
 ) -> Substitutions:
     """`npm install` the wanted packages into `deps_dir`; where npm says a pinned version (or
     a package) is not published, stand in for it (patcher.simulation.substitutes) and try
-    again. `root`: the release, whose imports a stub must export."""
+    again. `root`: the release, whose imports a stub must export. `seed_from`: a cache whose
+    other installs may hold the packages npm resolves (patcher/simulation/seeding.py)."""
     for _ in range(MAX_SUBSTITUTIONS + 1):
         dependencies = dict(wanted)
         overrides = dict(manifest.get("overrides", {}))
@@ -169,6 +171,9 @@ def install_with_stand_ins(
             # wants undici >=8.3, the build pins 8.2.0): the build's pins win.
             args.append("--legacy-peer-deps")
         try:
+            if seed_from is not None and not (deps_dir / "node_modules").exists():
+                _install([*args, "--package-lock-only"])
+                seed(deps_dir, seed_from)
             _install(args)
             return substitutions
         except NpmFailed as exc:
@@ -232,22 +237,31 @@ def ensure_dependencies(
             fresh = not installed and not substitutions
             wanted = {**installed, **wanted}
             deps_dir.mkdir(parents=True, exist_ok=True)
-            same = _same_install_key(wanted, manifest) if fresh and cache is not None else None
-            with waiting(deps_dir.parent / f".same-{same}.lock") if same else _nothing():
-                twin = _twin_install(deps_dir, same) if same else None
-                if twin is not None:
-                    _clone_install(twin, deps_dir, cache)
+            same = same_install_key(wanted, manifest) if fresh and cache is not None else None
+            # Releases that ask the same wait for one another: the second clones the first's.
+            asking = waiting(deps_dir.parent / f".same-{same}.lock") if same else None
+            with asking or contextlib.nullcontext():
+                twin = twin_install(deps_dir, same) if same else None
+                if twin is not None and cache is not None:
+                    clone_install(twin, deps_dir, cache)
                 else:
                     substitutions = install_with_stand_ins(
-                        deps_dir, wanted, manifest, ranges, substitutions, root
+                        deps_dir,
+                        wanted,
+                        manifest,
+                        ranges,
+                        substitutions,
+                        root,
+                        seed_from=cache if fresh else None,
                     )
                     # Releases share most packages: store identical files once (hard links).
+                    # (What seeding linked is stored already.)
                     if cache is not None:
-                        dedupe(deps_dir / "node_modules", cache)
+                        dedupe(deps_dir / "node_modules", cache, new_only=fresh)
                 record.write_text(json.dumps(substitutions.to_json(), indent=2))
                 stamp.write_text(json.dumps(wanted, indent=2))
                 if same and not substitutions:
-                    (deps_dir / _SAME).write_text(same)
+                    (deps_dir / SAME).write_text(same)
     link = root / "node_modules"
     installed_dir = deps_dir / "node_modules"
     if _links_to(link, installed_dir):
@@ -261,62 +275,6 @@ def ensure_dependencies(
         link.unlink()
     link.symlink_to(installed_dir, target_is_directory=True)
     return substitutions
-
-
-# Beside a dependency install made from nothing but the release's ranges (no stand-ins):
-# the digest of what was asked of npm. Consecutive releases often ask the very same (a
-# third of them, 2026.4.x): such a release gets a hard-linked clone of that install, not
-# an install of its own (ten seconds of npm and three of storing the files once).
-_SAME = ".same.txt"
-
-
-def _same_install_key(wanted: dict[str, str], manifest: dict[str, Any]) -> str:
-    asked = {"dependencies": wanted, "overrides": manifest.get("overrides", {})}
-    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:32]
-
-
-@contextlib.contextmanager
-def _nothing():
-    yield
-
-
-def _twin_install(deps_dir: Path, key: str) -> Path | None:
-    """Another release's finished install that asked npm for exactly what this one asks."""
-    for other in sorted(deps_dir.parent.iterdir()):
-        if other == deps_dir or other.name.startswith("."):
-            continue
-        with contextlib.suppress(OSError):
-            done = (other / ".installed.json").is_file() and (other / "node_modules").is_dir()
-            if done and (other / _SAME).read_text() == key:
-                return other
-    return None
-
-
-def _clone_install(twin: Path, deps_dir: Path, cache: Path) -> None:
-    """`twin`'s node_modules and lockfile in `deps_dir`, files hard-linked (they are the
-    store's: nothing writes into them); the files npm may rewrite in place are copied. The
-    twin's lock keeps eviction from removing it meanwhile."""
-
-    def link_or_copy(src: str, dst: str) -> None:
-        if os.path.basename(src) in SKIP_NAMES:
-            shutil.copy2(src, dst)
-            return
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    with waiting(layout.deps_lock(cache, twin.name)):
-        shutil.rmtree(deps_dir / "node_modules", ignore_errors=True)
-        shutil.copytree(
-            twin / "node_modules",
-            deps_dir / "node_modules",
-            symlinks=True,
-            copy_function=link_or_copy,
-        )
-        for name in ("package.json", "package-lock.json"):
-            if (twin / name).is_file():
-                shutil.copy2(twin / name, deps_dir / name)
 
 
 def dependencies_linked(root: Path, cache: Path, deps_key: str | None) -> bool:

@@ -1,0 +1,155 @@
+"""Start a release's dependency install from the packages other releases' installs hold.
+
+Consecutive releases resolve most of their dependencies to the same package versions, and
+npm spends ten seconds writing 28,000 files per install (then storing them once costs four
+more). So once npm has resolved this release's own lockfile (`--package-lock-only`: no
+package written), every package that lockfile places at a path, version and integrity a
+finished install holds is hard-linked from there (its files are the cache's store: nothing
+writes into them), and `npm install` then writes only the rest and the bin links. What is
+installed is what npm resolved for this release; only where its bytes come from changes.
+A release that asks npm for exactly what another asked gets that install cloned whole,
+without npm (patcher/simulation/harness.py `ensure_dependencies`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from patcher.cache import layout
+from patcher.cache.content import SKIP_NAMES
+from patcher.files.locks import waiting
+
+LOCKFILE = "package-lock.json"
+# Beside an install made from the release's ranges alone (no stand-ins): the digest of what
+# was asked of npm, so a release asking the same gets it cloned.
+SAME = ".same.txt"
+
+
+def same_install_key(wanted: dict[str, str], manifest: dict[str, Any]) -> str:
+    """The digest of what an install asks of npm: the packages, their ranges, the overrides."""
+    asked = {"dependencies": wanted, "overrides": manifest.get("overrides", {})}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _finished(install: Path) -> bool:
+    return (install / ".installed.json").is_file() and (install / "node_modules").is_dir()
+
+
+def _others(deps_dir: Path):
+    for other in sorted(deps_dir.parent.iterdir()):
+        if other != deps_dir and not other.name.startswith(".") and _finished(other):
+            yield other
+
+
+def twin_install(deps_dir: Path, key: str) -> Path | None:
+    """Another release's finished install that asked npm for exactly what this one asks."""
+    for other in _others(deps_dir):
+        with contextlib.suppress(OSError):
+            if (other / SAME).read_text() == key:
+                return other
+    return None
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    # npm may rewrite its lockfiles in place: those are copied, never shared.
+    if os.path.basename(src) not in SKIP_NAMES:
+        with contextlib.suppress(OSError):
+            os.link(src, dst)
+            return
+    shutil.copy2(src, dst)
+
+
+def clone_install(twin: Path, deps_dir: Path, cache: Path) -> None:
+    """`twin`'s node_modules and lockfile in `deps_dir`, hard-linked. The twin's lock keeps
+    eviction from removing it meanwhile."""
+    with waiting(layout.deps_lock(cache, twin.name)):
+        shutil.rmtree(deps_dir / "node_modules", ignore_errors=True)
+        shutil.copytree(
+            twin / "node_modules",
+            deps_dir / "node_modules",
+            symlinks=True,
+            copy_function=_link_or_copy,
+        )
+        for name in ("package.json", LOCKFILE):
+            if (twin / name).is_file():
+                shutil.copy2(twin / name, deps_dir / name)
+
+
+def locked_packages(lockfile: Path) -> dict[str, tuple[str, str]]:
+    """`node_modules/...` path -> (version, integrity) of each package a lockfile installs
+    from the registry ({} for a lockfile that cannot be read)."""
+    try:
+        entries = json.loads(lockfile.read_text()).get("packages", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    found = {}
+    for path, entry in entries.items() if isinstance(entries, dict) else ():
+        if not path.startswith("node_modules/") or not isinstance(entry, dict):
+            continue
+        version, integrity = entry.get("version"), entry.get("integrity")
+        if isinstance(version, str) and isinstance(integrity, str) and not entry.get("link"):
+            found[path] = (version, integrity)
+    return found
+
+
+def sources(deps_dir: Path) -> list[tuple[Path, list[str]]]:
+    """For each package `deps_dir`'s lockfile places, one finished install holding it at
+    that path, version and integrity: the installs holding the most come first. Returns
+    (install, its paths to link) pairs."""
+    wanted = locked_packages(deps_dir / LOCKFILE)
+    holders = []
+    for other in _others(deps_dir):
+        theirs = locked_packages(other / LOCKFILE)
+        held = {p for p, pinned in wanted.items() if theirs.get(p) == pinned}
+        if held:
+            holders.append((len(held), other.name, other, held))
+    taken: set[str] = set()
+    found = []
+    for _, _, other, held in sorted(holders, key=lambda h: (-h[0], h[1])):
+        if held - taken:
+            found.append((other, sorted(held - taken)))
+            taken |= held
+    return found
+
+
+def _link_package(source: Path, target: Path) -> None:
+    """One package's own files (not the packages nested in its node_modules: those have
+    entries of their own), hard-linked."""
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames[:] = [d for d in dirnames if d != "node_modules"]
+        here = target / os.path.relpath(dirpath, source)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                os.symlink(os.readlink(os.path.join(dirpath, name)), here / name)
+        for name in filenames:
+            src = os.path.join(dirpath, name)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), here / name)
+            else:
+                _link_or_copy(src, str(here / name))
+
+
+def seed(deps_dir: Path, cache: Path) -> int:
+    """Link into `deps_dir/node_modules` every package its lockfile places as another
+    finished install holds it; returns how many. Any doubt leaves a package to npm."""
+    seeded = 0
+    for source, paths in sources(deps_dir):
+        with waiting(layout.deps_lock(cache, source.name)):  # eviction waits meanwhile
+            for path in paths:  # sorted: a package before those nested in it
+                package = source / path
+                if not (package / "package.json").is_file() or (deps_dir / path).exists():
+                    continue
+                try:
+                    _link_package(package, deps_dir / path)
+                except OSError:
+                    shutil.rmtree(deps_dir / path, ignore_errors=True)
+                    continue
+                seeded += 1
+    return seeded
