@@ -136,20 +136,32 @@ def _link_package(source: Path, target: Path) -> None:
                 _link_or_copy(src, str(here / name))
 
 
+def _parent_package(path: str) -> str | None:
+    """The package a nested one sits in (`node_modules/a/node_modules/b` -> `node_modules/a`)."""
+    head, sep, _ = path.rpartition("/node_modules/")
+    return head if sep else None
+
+
 def seed(deps_dir: Path, cache: Path) -> int:
     """Link into `deps_dir/node_modules` every package its lockfile places as another
-    finished install holds it; returns how many. Any doubt leaves a package to npm."""
+    finished install holds it; returns how many. A package nested in one that was not
+    linked is left to npm with it; any doubt leaves a package to npm."""
+    chosen = {path: source for source, paths in sources(deps_dir) for path in paths}
     seeded = 0
-    for source, paths in sources(deps_dir):
-        with waiting(layout.deps_lock(cache, source.name)):  # eviction waits meanwhile
-            for path in paths:  # sorted: a package before those nested in it
-                package = source / path
-                if not (package / "package.json").is_file() or (deps_dir / path).exists():
-                    continue
-                try:
-                    _link_package(package, deps_dir / path)
-                except OSError:
-                    shutil.rmtree(deps_dir / path, ignore_errors=True)
-                    continue
-                seeded += 1
+    with contextlib.ExitStack() as stack:
+        for source in sorted(set(chosen.values())):  # eviction waits meanwhile
+            stack.enter_context(waiting(layout.deps_lock(cache, source.name)))
+        for path in sorted(chosen):  # a package before those nested in it
+            package, target = chosen[path] / path, deps_dir / path
+            parent = _parent_package(path)
+            if parent is not None and not (deps_dir / parent / "package.json").is_file():
+                continue
+            if not (package / "package.json").is_file() or target.exists():
+                continue
+            try:
+                _link_package(package, target)
+            except OSError:
+                shutil.rmtree(target, ignore_errors=True)
+                continue
+            seeded += 1
     return seeded
