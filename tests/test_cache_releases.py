@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 
 import pytest
 from conftest import make_tarball, npm_calls
@@ -205,3 +207,16 @@ def test_extracting_into_the_cache_stores_each_content_once(tmp_path):
     assert {p.name: p.read_bytes() for p in three.rglob("*") if p.is_file()} == {
         name.rsplit("/", 1)[-1]: data for name, data in members.items()
     }
+
+
+def test_a_name_given_twice_in_a_tarball_is_extracted_as_its_last_member(tmp_path):
+    """As tar does (and tarfile did): the later member wins, stored or not."""
+    tarball = tmp_path / "twice.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        for data in (b"first\n", b"second\n"):
+            info = tarfile.TarInfo("package/./dist/x.js")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    for cache in (None, tmp_path / "cache"):
+        root = extract(tarball, tmp_path / f"out-{cache is None}" / "v", cache, {})
+        assert (root / "dist" / "x.js").read_bytes() == b"second\n"

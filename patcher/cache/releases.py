@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from patcher.cache.content import (
     add_stored,
@@ -197,17 +197,17 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
     return tarball
 
 
-def _member_path(member: tarfile.TarInfo, tarball: Path) -> PurePosixPath:
-    """A member's path; refuses anything that could land outside the package folder, and
-    anything but files and folders (a tarball of this tool's never holds a link)."""
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
+def _member_parts(member: tarfile.TarInfo, tarball: Path) -> list[str]:
+    """A member's path, split; refuses anything that could land outside the package folder,
+    and anything but files and folders (a tarball of this tool's never holds a link)."""
+    parts = [part for part in member.name.split("/") if part not in ("", ".")]
+    if member.name.startswith("/") or ".." in parts or not parts:
         raise IntegrityError(f"{tarball}: member {member.name!r} escapes the package folder.")
     if member.issym() or member.islnk() or not (member.isfile() or member.isdir()):
         raise IntegrityError(
             f"{tarball}: member {member.name!r} is a link or device; refusing to extract."
         )
-    return path
+    return parts
 
 
 def _file_mode(mode: int) -> int:
@@ -224,11 +224,16 @@ def _file_mode(mode: int) -> int:
 _IN_MEMORY = 32 << 20
 
 
-def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, mode: int) -> None:
-    source = tar.extractfile(member)
-    assert source is not None  # a regular file
+def _write_member(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, target: str, mode: int, data: bytes | None
+) -> None:
     with open(target, "xb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
+        if data is not None:
+            out.write(data)
+        else:
+            source = tar.extractfile(member)
+            assert source is not None  # a regular file
+            shutil.copyfileobj(source, out, 1 << 20)
     os.chmod(target, mode)
     os.utime(target, (member.mtime, member.mtime))
 
@@ -237,44 +242,46 @@ def _unpack(tarball: Path, staging: Path, cache: Path | None, digests: dict[str,
     """Extract `tarball` into `staging` in one pass; returns its single top folder's name.
     With `cache`, a file whose content the store holds is a hard link to it, not written
     again (consecutive releases share most files), and a new one is added to the store;
-    `digests` receives each stored file's sha256 by its path under the top folder."""
+    `digests` receives each stored file's sha256 by its path under the top folder. Paths
+    are strings here: a release has 24,000 files."""
     top: str | None = None
-    made: set[Path] = {staging}
+    base = os.fspath(staging)
+    store = os.fspath(cache) if cache is not None else None
+    made: set[str] = {base}
+    written: set[str] = set()
     with tarfile.open(tarball, "r|gz") as tar:
         for member in tar:
-            path = _member_path(member, tarball)
+            parts = _member_parts(member, tarball)
             if top is None:
-                top = path.parts[0]
-            if path.parts[0] != top or (member.isfile() and len(path.parts) == 1):
+                top = parts[0]
+            if parts[0] != top or (member.isfile() and len(parts) == 1):
                 raise IntegrityError(f"{tarball} does not hold a single package folder.")
-            target = staging.joinpath(*path.parts)
-            folder = target if member.isdir() else target.parent
+            target = "/".join((base, *parts))
+            folder = target if member.isdir() else target.rpartition("/")[0]
             if folder not in made:
-                folder.mkdir(parents=True, exist_ok=True)
+                os.makedirs(folder, exist_ok=True)
                 made.add(folder)
             if member.isdir():
                 continue
-            target.unlink(missing_ok=True)  # a name given twice: the last one wins, as tar's
+            if target in written:  # a name given twice: the last one wins, as tar's
+                os.unlink(target)
+            written.add(target)
             mode = _file_mode(member.mode)
-            if cache is None or member.size == 0:
-                _write_member(tar, member, target, mode)
+            if store is None or member.size == 0:
+                _write_member(tar, member, target, mode, None)
                 continue
-            rel = PurePosixPath(*path.parts[1:]).as_posix()
+            rel = "/".join(parts[1:])
             if member.size > _IN_MEMORY:
-                _write_member(tar, member, target, mode)
-                digests[rel] = store_file(cache, target)
+                _write_member(tar, member, target, mode, None)
+                digests[rel] = store_file(Path(store), Path(target))
                 continue
             source = tar.extractfile(member)
             assert source is not None
             data = source.read()
             digests[rel] = sha = hashlib.sha256(data).hexdigest()
-            if link_stored(cache, sha, mode, member.size, member.mtime, target):
-                continue
-            with open(target, "xb") as out:
-                out.write(data)
-            os.chmod(target, mode)
-            os.utime(target, (member.mtime, member.mtime))
-            add_stored(cache, sha, target)
+            if not link_stored(store, sha, mode, member.size, member.mtime, target):
+                _write_member(tar, member, target, mode, data)
+                add_stored(store, sha, target)
     if top is None:
         raise IntegrityError(f"{tarball} does not hold a single package folder.")
     return top
