@@ -32,10 +32,9 @@ def test_fetch_release_extracts_once_and_reuses(fake_npm, tmp_path):
     root = fetch_release("2026.4.14", cache)
     assert root == cache / "releases" / "2026.4.14" / "package"
     assert json.loads((root / "package.json").read_text())["version"] == "2026.4.14"
-    assert (cache / "tarballs" / "openclaw-2026.4.14.tgz").is_file()
-    assert (
-        (cache / "tarballs" / "openclaw-2026.4.14.tgz.integrity").read_text().startswith("sha512-")
-    )
+    # Once extracted and recorded (every file's sha256), the tarball is not kept.
+    assert list((cache / "tarballs").glob("openclaw-2026.4.14.tgz*")) == []
+    assert "dist/entry.js" in json.loads((root.parent / "files.json").read_text())["files"]
     # npm packs into a cache of its own, gone with the pack: the user's keeps no copy.
     (pack,) = [call.split() for call in npm_calls(fake_npm) if call.startswith("pack ")]
     assert pack[pack.index("--cache") + 1].startswith(str(cache / "tarballs" / ".pack-"))

@@ -3,9 +3,10 @@
 Every registry access goes through `npm` so the user's npm configuration (registry, proxy,
 auth, CA) applies; this module never names a registry host. Layout of the cache:
 
-    <cache>/tarballs/openclaw-<version>.tgz   the tarball `npm pack` wrote
+    <cache>/tarballs/openclaw-<version>.tgz   the tarball `npm pack` wrote, until extracted
     <cache>/tarballs/openclaw-<version>.tgz.integrity   the SRI string npm reported for it
     <cache>/releases/<version>/package/       the extracted package root
+    <cache>/releases/<version>/files.json     the sha256 (and stat) of each of its files
 
 The cache is `--cache-dir`, else `$OPENCLAW_PATCHER_CACHE`, else the platform's user cache
 directory (platformdirs). Writers take a per-version lock so parallel runs share it safely.
@@ -331,7 +332,7 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
     The extracted tree is the pristine reference of `verify` and `matrix`, so before it is
     returned every file is checked against the record written at extraction (only files
     whose size, inode or mtime changed are read again). A tree that differs (an edit, an
-    `apply` on the cache) is extracted again from the verified tarball, said in `notes`."""
+    `apply` on the cache) is fetched and extracted again, said in `notes`."""
 
     check_version_text(version)
     dest = release_dir(cache, version)
@@ -339,12 +340,13 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
     if (root / "package.json").is_file() and tree_changes(root) == []:
         touch_used(cache, version)
         return root
-    tarball = fetch_tarball(version, cache)
     with waiting(release_lock(cache, version)):
         changed = tree_changes(root) if root.is_dir() else None
         if changed == [] and (root / "package.json").is_file():  # another run extracted it
             touch_used(cache, version)
             return root
+        # Under the release's lock: the run that extracts removes the tarball after.
+        tarball = fetch_tarball(version, cache)
         if changed:
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
             shown = ", ".join(changed[:3]) + more
@@ -359,6 +361,11 @@ def fetch_release(version: str, cache: Path, notes: list[str] | None = None) -> 
         digests: dict[str, str] = {}
         extract(tarball, dest, cache, digests)
         record_tree(root, digests)
+        # The record holds every file's sha256 now, and a tree that no longer matches it is
+        # fetched again: keeping the tarball too would cost 20-50 MB a release for nothing.
+        for done in (tarball, tarball.with_name(tarball.name + ".integrity")):
+            with contextlib.suppress(OSError):
+                done.unlink()
     touch_used(cache, version)
     return root
 
