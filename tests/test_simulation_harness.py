@@ -91,13 +91,25 @@ def test_ensure_dependencies_links_and_keeps_a_real_install(tmp_path, monkeypatc
     assert len(calls) == 1  # reused
 
 
+def installed_release(tmp_path, version: str, ranges: dict[str, str], imports=None):
+    """A release declaring `ranges`, its `imports` (all it declares by default) installed
+    into the cache at tmp_path/cache; its dependency install's node_modules."""
+    root = tmp_path / version / "package"
+    root.mkdir(parents=True)
+    (root / "package.json").write_text(json.dumps({"dependencies": ranges}))
+    deps = tmp_path / "cache" / "deps" / version
+    ensure_dependencies(
+        root, set(ranges) if imports is None else imports, deps, cache=deps.parent.parent
+    )
+    return deps / "node_modules"
+
+
 def test_a_release_asking_npm_for_what_another_asked_gets_a_clone_of_its_install(
     tmp_path, monkeypatch
 ):
     """Consecutive releases often ask npm for the very same packages and ranges: the second
     gets hard links to the first one's install, not an npm install of its own; a release
     that asks for anything else gets its own."""
-    cache = tmp_path / "cache"
     calls = []
 
     def fake_npm(args, timeout=0):
@@ -111,18 +123,10 @@ def test_a_release_asking_npm_for_what_another_asked_gets_a_clone_of_its_install
         return ""
 
     monkeypatch.setattr("patcher.simulation.harness.run_npm", fake_npm)
-
-    def release(version: str, ranges: dict[str, str]):
-        root = tmp_path / version / "package"
-        root.mkdir(parents=True)
-        (root / "package.json").write_text(json.dumps({"dependencies": ranges}))
-        deps = cache / "deps" / version
-        ensure_dependencies(root, {"json5"}, deps, cache=cache)
-        return deps / "node_modules"
-
-    one = release("1", {"json5": "^2.2.3"})
-    two = release("2", {"json5": "^2.2.3", "unused": "1"})  # asks npm for the same
-    three = release("3", {"json5": "^2.2.4"})
+    one = installed_release(tmp_path, "1", {"json5": "^2.2.3"}, {"json5"})
+    # asks npm for the same: "unused" is not imported
+    two = installed_release(tmp_path, "2", {"json5": "^2.2.3", "unused": "1"}, {"json5"})
+    three = installed_release(tmp_path, "3", {"json5": "^2.2.4"}, {"json5"})
     assert len(calls) == 2
     assert (two / "json5" / "index.js").stat().st_ino == (one / "json5" / "index.js").stat().st_ino
     # npm may rewrite its hidden lockfile in place: never shared
@@ -137,7 +141,6 @@ def test_a_new_install_links_the_packages_another_install_holds_as_npm_resolved_
     """npm resolves the release's lockfile first; each package it places at the path,
     version and integrity another install holds is linked from there, and npm writes the
     rest. A package at another version is npm's to write, whatever the other install has."""
-    cache = tmp_path / "cache"
     published = {"json5": "2.2.3", "semver": "7.6.0", "zod": "3.0.0"}
     written = []
 
@@ -165,19 +168,11 @@ def test_a_new_install_links_the_packages_another_install_holds_as_npm_resolved_
         return ""
 
     monkeypatch.setattr("patcher.simulation.harness.run_npm", fake_npm)
-
-    def release(version: str, ranges: dict[str, str]):
-        root = tmp_path / version / "package"
-        root.mkdir(parents=True)
-        (root / "package.json").write_text(json.dumps({"dependencies": ranges}))
-        ensure_dependencies(root, set(ranges), cache / "deps" / version, cache=cache)
-        return cache / "deps" / version / "node_modules"
-
-    one = release("1", {"json5": "^2", "semver": "^7"})
+    one = installed_release(tmp_path, "1", {"json5": "^2", "semver": "^7"})
     assert sorted(written) == ["json5", "semver"]
     written.clear()
     published["semver"] = "7.7.0"
-    two = release("2", {"json5": "^2", "semver": "^7", "zod": "^3"})
+    two = installed_release(tmp_path, "2", {"json5": "^2", "semver": "^7", "zod": "^3"})
     assert sorted(written) == ["semver", "zod"]
     assert (two / "json5" / "index.js").stat().st_ino == (one / "json5" / "index.js").stat().st_ino
     assert (two / "semver" / "index.js").read_text() == "// node_modules/semver 7.7.0\n"
