@@ -96,19 +96,21 @@ def test_storing_new_content_marks_the_cache_grown(tmp_path):
 
 def test_the_meter_walks_the_cache_only_when_the_budget_could_be_broken(tmp_path, monkeypatch):
     """matrix --max-cache after every release: the free space the file system reports
-    bounds what was written since the last walk, so a cache that surely fits is not walked."""
+    bounds what was written since the last walk, so a cache that surely fits is not walked.
+    (The free space is scripted: other tests write and delete on the same file system.)"""
     release(tmp_path, "1", {"big.bin": os.urandom(100_000)})
+    free = [10**12]
+    monkeypatch.setattr(cachestore, "_free", lambda cache: free[0])
     meter = cachestore.UsageMeter(tmp_path)
     walked = meter.walk()
-    with (tmp_path / "releases" / "1" / "more.bin").open("wb") as fh:
-        fh.write(os.urandom(4 << 20))
-        fh.flush()
-        os.fsync(fh.fileno())  # a file system that allocates late has allocated now
-    assert meter.at_most() >= walked + (4 << 20)  # what was written counts at once
+    free[0] -= 4 << 20  # 4 MiB written somewhere on the file system since
+    assert meter.at_most() == walked + (4 << 20)
     walks = []
     real = cachestore.disk_usage
     monkeypatch.setattr(cachestore, "disk_usage", lambda cache: walks.append(cache) or real(cache))
-    assert cachestore.evict(tmp_path, 10**15, meter=meter) == [] and walks == []
-    assert cachestore.evict(tmp_path, 10**15) == [] and len(walks) == 1  # no meter: a walk
-    cachestore.evict(tmp_path, 0, grace_s=0, meter=meter)  # might not fit: walked
-    assert len(walks) >= 2 and not (tmp_path / "releases" / "1").exists()
+    assert cachestore.evict(tmp_path, walked + (5 << 20), meter=meter) == [] and walks == []
+    assert cachestore.evict(tmp_path, walked + (5 << 20)) == [] and len(walks) == 1  # no meter
+    cachestore.evict(tmp_path, walked + (3 << 20), grace_s=0, meter=meter)  # could be over
+    assert len(walks) == 2 and (tmp_path / "releases" / "1").exists()  # the walk: it fits
+    cachestore.evict(tmp_path, 0, grace_s=0, meter=meter)
+    assert not (tmp_path / "releases" / "1").exists()

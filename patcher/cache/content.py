@@ -270,8 +270,9 @@ def _free(cache: Path) -> int:
 class UsageMeter:
     """The cache's disk use without walking all of it each time: a walk (disk_usage: 5 s
     for 2.4 million entries), then what the file system's free space says was written since.
-    That is an upper bound (a write anywhere on that file system counts as the cache's), so
-    it can only make the next walk come sooner."""
+    A write anywhere on that file system counts as the cache's, which only brings the next
+    walk sooner; a file deleted elsewhere meanwhile hides as much growth, until the next
+    walk (run_within walks once more at the end)."""
 
     def __init__(self, cache: Path) -> None:
         self.cache = cache
