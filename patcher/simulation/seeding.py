@@ -5,8 +5,9 @@ npm spends ten seconds writing 28,000 files per install (then storing them once 
 more). So once npm has resolved this release's own lockfile (`--package-lock-only`: no
 package written), every package that lockfile places at a path, version and integrity a
 finished install holds is hard-linked from there (its files are the cache's store: nothing
-writes into them), and `npm install` then writes only the rest and the bin links. What is
-installed is what npm resolved for this release; only where its bytes come from changes.
+writes into them), with its command links (npm writes a package again whose links are
+missing), and `npm install` then writes only the rest. What is installed is what npm
+resolved for this release; only where its bytes come from changes.
 A release that asks npm for exactly what another asked gets that install cloned whole,
 without npm (patcher/simulation/harness.py `ensure_dependencies`).
 """
@@ -136,6 +137,35 @@ def _link_package(source: Path, target: Path) -> None:
                 _link_or_copy(src, str(here / name))
 
 
+def locked_bins(lockfile: Path) -> dict[str, list[str]]:
+    """`node_modules/...` path -> the names of the commands a locked package declares."""
+    try:
+        entries = json.loads(lockfile.read_text()).get("packages", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    found = {}
+    for path, entry in entries.items() if isinstance(entries, dict) else ():
+        bins = entry.get("bin") if isinstance(entry, dict) else None
+        if isinstance(bins, dict):
+            found[path] = [n for n in bins if isinstance(n, str) and "/" not in n and n[:1] != "."]
+    return found
+
+
+def _link_bins(source: Path, deps_dir: Path, path: str, names: list[str]) -> None:
+    """The command links of the package at `path` (`<its node_modules>/.bin/<name>`) as
+    `source` holds them. npm checks that they exist: without them it writes the whole
+    package again. A link that does not resolve here is left to npm."""
+    folder = f"{path.rpartition('node_modules/')[0]}node_modules/.bin"
+    for name in names:
+        held, link = source / folder / name, deps_dir / folder / name
+        if not held.is_symlink() or os.path.lexists(link):
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.readlink(held), link)
+        if not link.exists():
+            link.unlink()
+
+
 def _parent_package(path: str) -> str | None:
     """The package a nested one sits in (`node_modules/a/node_modules/b` -> `node_modules/a`)."""
     head, sep, _ = path.rpartition("/node_modules/")
@@ -147,6 +177,7 @@ def seed(deps_dir: Path, cache: Path) -> int:
     finished install holds it; returns how many. A package nested in one that was not
     linked is left to npm with it; any doubt leaves a package to npm."""
     chosen = {path: source for source, paths in sources(deps_dir) for path in paths}
+    bins = locked_bins(deps_dir / LOCKFILE)
     seeded = 0
     with contextlib.ExitStack() as stack:
         for source in sorted(set(chosen.values())):  # eviction waits meanwhile
@@ -160,6 +191,7 @@ def seed(deps_dir: Path, cache: Path) -> int:
                 continue
             try:
                 _link_package(package, target)
+                _link_bins(chosen[path], deps_dir, path, bins.get(path, []))
             except OSError:
                 shutil.rmtree(target, ignore_errors=True)
                 continue
