@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from patcher.cache.layout import deps_dir
+from patcher.cache.layout import deps_dir, kept_copy_dir
 from patcher.cli import main
 
 pytestmark = pytest.mark.release
@@ -55,6 +55,8 @@ def test_verify_release(verify_case, release_cache):
     # Node kept what it compiled of the release beside its dependencies, for the next run.
     compiled = deps_dir(release_cache, version) / ".compile-cache"
     assert any(p.is_file() for p in compiled.rglob("*")), compiled
+    # The kept copy's processes use it too: the dependencies they load are compiled once.
+    assert not (kept_copy_dir(release_cache, version) / "compile-cache").exists()
     pristine = report["pristine"]
     assert pristine["bug_reproduced"] is affected, json.dumps(pristine, indent=1)
     failures = [f for s in pristine["scenarios"].values() for f in s["failures"]]

@@ -21,6 +21,7 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patcher.cache.content import TREE_RECORD, file_sha256
 from patcher.cache.layout import COPIES, kept_copy_dir, kept_copy_lock
@@ -34,6 +35,9 @@ from patcher.files.walk import tree_lstat
 from patcher.repair.commands import apply, rollback
 from patcher.repair.state import marked_files
 from patcher.repair.transaction import InstallRecord, checked_backup, safe_target
+
+if TYPE_CHECKING:
+    from patcher.simulation.harness import Prepared
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -98,6 +102,8 @@ def _kept_folder(stack: contextlib.ExitStack, root: Path, cache: Path, version: 
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         linked_copy(root, folder)
+    # Earlier versions kept a compile cache of the copy's own here (see kept_compile_cache).
+    shutil.rmtree(folder / "compile-cache", ignore_errors=True)
     clean.unlink(missing_ok=True)
     return folder
 
@@ -165,11 +171,12 @@ def _is_kept(copy: Path, cache: Path) -> bool:
     return copy.parent.parent == cache / COPIES
 
 
-def kept_compile_cache(copy: Path, cache: Path) -> Path | None:
-    """Where Node keeps the code it compiles for a kept copy (beside it: its paths stay, so
-    its processes load compiled code as the release's own do); None for a scratch copy,
-    whose paths change every run."""
-    return copy.parent / "compile-cache" if _is_kept(copy, cache) else None
+def kept_compile_cache(copy: Path, cache: Path, release: Prepared) -> Path | None:
+    """Where Node keeps the code it compiles for a kept copy: the release's own compile
+    cache (a kept copy's paths stay, so its processes load compiled code as the release's
+    do, and the dependencies both load are the same files, whose code is then kept once);
+    None for a scratch copy, whose paths change every run."""
+    return release.compile_cache if _is_kept(copy, cache) else None
 
 
 def rolled_back_identical(copy: Path, root: Path, cache: Path) -> bool:

@@ -304,7 +304,7 @@ def _verify_patched_copy(
             active_ids=the_plan.persists_active_ids,
             unpatched=prepared,
             like=prepared,
-            compile_cache=kept_compile_cache(copy, cache),
+            compile_cache=kept_compile_cache(copy, cache, prepared),
         )
         progress("rollback check: the copy rolled back must match the release byte for byte")
         report.rollback_identical = rolled_back_identical(copy, root, cache)
