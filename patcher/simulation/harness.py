@@ -255,9 +255,10 @@ def ensure_dependencies(
                         seed_from=cache if fresh else None,
                     )
                     # Releases share most packages: store identical files once (hard links).
-                    # (What seeding linked is stored already.)
+                    # A file linked already (seeded, or stored by an earlier round of this
+                    # install) is in the store: only what npm wrote now is stored.
                     if cache is not None:
-                        dedupe(deps_dir / "node_modules", cache, new_only=fresh)
+                        dedupe(deps_dir / "node_modules", cache, new_only=True)
                 record.write_text(json.dumps(substitutions.to_json(), indent=2))
                 stamp.write_text(json.dumps(wanted, indent=2))
                 if same and not substitutions:
