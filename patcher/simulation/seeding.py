@@ -154,14 +154,17 @@ def locked_bins(lockfile: Path) -> dict[str, list[str]]:
 def _link_bins(source: Path, deps_dir: Path, path: str, names: list[str]) -> None:
     """The command links of the package at `path` (`<its node_modules>/.bin/<name>`) as
     `source` holds them. npm checks that they exist: without them it writes the whole
-    package again. A link that does not resolve here is left to npm."""
+    package again. A link that is absolute, or does not resolve here, is left to npm."""
     folder = f"{path.rpartition('node_modules/')[0]}node_modules/.bin"
     for name in names:
         held, link = source / folder / name, deps_dir / folder / name
         if not held.is_symlink() or os.path.lexists(link):
             continue
+        target = os.readlink(held)
+        if os.path.isabs(target):  # it would point into the other install
+            continue
         link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(os.readlink(held), link)
+        os.symlink(target, link)
         if not link.exists():
             link.unlink()
 
