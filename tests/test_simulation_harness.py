@@ -45,6 +45,10 @@ def test_locate_refuses_missing_and_ambiguous():
         ("@scope/pkg/sub.js", "@scope/pkg"),
         ("./x.js", None),
         ("node:fs", None),
+        ("JSONStream", "JSONStream"),
+        ("::1", None),  # a string literal the scan took for a specifier
+        ("@scope", None),
+        ("a b", None),
     ],
 )
 def test_package_name(spec, name):

@@ -68,7 +68,16 @@ def package_name(specifier: str) -> str | None:
     if specifier.startswith((".", "/", "node:", "data:", "file:")):
         return None
     parts = specifier.split("/")
-    return "/".join(parts[:2]) if specifier.startswith("@") else parts[0]
+    name = "/".join(parts[:2]) if specifier.startswith("@") else parts[0]
+    # What the scan takes for a specifier may be any string literal (2026.4.5: "::1").
+    return name if _PACKAGE_NAME.fullmatch(name) else None
+
+
+# npm's rule for names, old mixed-case ones included: what encodeURIComponent leaves as it
+# is, no leading dot or underscore.
+_PACKAGE_NAME = re.compile(
+    r"(?:@[A-Za-z0-9~!*()-][\w.~!*()-]*/)?[A-Za-z0-9~!*()-][\w.~!*()-]*", re.ASCII
+)
 
 
 def import_closure(chunks: Iterable[Path]) -> set[str]:
