@@ -82,32 +82,39 @@ def clone_install(twin: Path, deps_dir: Path, cache: Path) -> None:
                 shutil.copy2(twin / name, deps_dir / name)
 
 
-def locked_packages(lockfile: Path) -> dict[str, tuple[str, str]]:
-    """`node_modules/...` path -> (version, integrity) of each package a lockfile installs
-    from the registry ({} for a lockfile that cannot be read)."""
+def lock_entries(lockfile: Path) -> dict[str, dict[str, Any]]:
+    """`node_modules/...` path -> its entry in a lockfile ({} for a lockfile that cannot be
+    read)."""
     try:
         entries = json.loads(lockfile.read_text()).get("packages", {})
     except (OSError, ValueError, AttributeError):
         return {}
+    return {
+        path: entry
+        for path, entry in (entries.items() if isinstance(entries, dict) else ())
+        if path.startswith("node_modules/") and isinstance(entry, dict)
+    }
+
+
+def pinned(entries: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Path -> (version, integrity) of each entry installed from the registry."""
     found = {}
-    for path, entry in entries.items() if isinstance(entries, dict) else ():
-        if not path.startswith("node_modules/") or not isinstance(entry, dict):
-            continue
+    for path, entry in entries.items():
         version, integrity = entry.get("version"), entry.get("integrity")
         if isinstance(version, str) and isinstance(integrity, str) and not entry.get("link"):
             found[path] = (version, integrity)
     return found
 
 
-def sources(deps_dir: Path) -> list[tuple[Path, list[str]]]:
-    """For each package `deps_dir`'s lockfile places, one finished install holding it at
-    that path, version and integrity: the installs holding the most come first. Returns
-    (install, its paths to link) pairs."""
-    wanted = locked_packages(deps_dir / LOCKFILE)
+def sources(deps_dir: Path, entries: dict[str, dict[str, Any]]) -> list[tuple[Path, list[str]]]:
+    """For each package `deps_dir`'s lockfile `entries` place, one finished install holding
+    it at that path, version and integrity: the installs holding the most come first.
+    Returns (install, its paths to link) pairs."""
+    wanted = pinned(entries)
     holders = []
     for other in _others(deps_dir):
-        theirs = locked_packages(other / LOCKFILE)
-        held = {p for p, pinned in wanted.items() if theirs.get(p) == pinned}
+        theirs = pinned(lock_entries(other / LOCKFILE))
+        held = {p for p, pin in wanted.items() if theirs.get(p) == pin}
         if held:
             holders.append((len(held), other.name, other, held))
     taken: set[str] = set()
@@ -137,18 +144,11 @@ def _link_package(source: Path, target: Path) -> None:
                 _link_or_copy(src, str(here / name))
 
 
-def locked_bins(lockfile: Path) -> dict[str, list[str]]:
-    """`node_modules/...` path -> the names of the commands a locked package declares."""
-    try:
-        entries = json.loads(lockfile.read_text()).get("packages", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    found = {}
-    for path, entry in entries.items() if isinstance(entries, dict) else ():
-        bins = entry.get("bin") if isinstance(entry, dict) else None
-        if isinstance(bins, dict):
-            found[path] = [n for n in bins if isinstance(n, str) and "/" not in n and n[:1] != "."]
-    return found
+def _command_names(entry: dict[str, Any]) -> list[str]:
+    """The names of the commands a lockfile entry declares (`bin`), plain names only."""
+    bins = entry.get("bin")
+    names = bins if isinstance(bins, dict) else ()
+    return [n for n in names if isinstance(n, str) and "/" not in n and n[:1] != "."]
 
 
 def _link_bins(source: Path, deps_dir: Path, path: str, names: list[str]) -> None:
@@ -179,8 +179,8 @@ def seed(deps_dir: Path, cache: Path) -> int:
     """Link into `deps_dir/node_modules` every package its lockfile places as another
     finished install holds it; returns how many. A package nested in one that was not
     linked is left to npm with it; any doubt leaves a package to npm."""
-    chosen = {path: source for source, paths in sources(deps_dir) for path in paths}
-    bins = locked_bins(deps_dir / LOCKFILE)
+    entries = lock_entries(deps_dir / LOCKFILE)
+    chosen = {path: source for source, paths in sources(deps_dir, entries) for path in paths}
     seeded = 0
     with contextlib.ExitStack() as stack:
         for source in sorted(set(chosen.values())):  # eviction waits meanwhile
@@ -194,7 +194,7 @@ def seed(deps_dir: Path, cache: Path) -> int:
                 continue
             try:
                 _link_package(package, target)
-                _link_bins(chosen[path], deps_dir, path, bins.get(path, []))
+                _link_bins(chosen[path], deps_dir, path, _command_names(entries[path]))
             except OSError:
                 shutil.rmtree(target, ignore_errors=True)
                 continue
