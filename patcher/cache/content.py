@@ -155,10 +155,11 @@ def store_file(cache: Path, path: Path) -> str:
     return sha
 
 
-def dedupe(tree: Path, cache: Path, *, new_only: bool = False) -> None:
+def dedupe(tree: Path, cache: Path) -> None:
     """Replace every regular file under `tree` by a hard link to its copy in the store
-    (adding it when new). Files on another device stay as they are. `new_only`: leave the
-    files that are hard links already (linked from another tree of the cache's)."""
+    (adding it when new). A file that is a hard link already was linked from the store (or
+    from another tree of the cache's, all stored) and is left as it is; so are files on
+    another device."""
     mark_grown(cache)
     for dirpath, _dirnames, filenames in os.walk(tree):
         for name in filenames:
@@ -166,7 +167,7 @@ def dedupe(tree: Path, cache: Path, *, new_only: bool = False) -> None:
                 continue
             path = Path(dirpath, name)
             st = path.lstat()
-            if new_only and st.st_nlink > 1:
+            if st.st_nlink > 1:
                 continue
             if stat.S_ISREG(st.st_mode) and st.st_size > 0:
                 store_file(cache, path)

@@ -264,10 +264,10 @@ def ensure_dependencies(
                         seed_from=cache if fresh else None,
                     )
                     # Releases share most packages: store identical files once (hard links).
-                    # A file linked already (seeded, or stored by an earlier round of this
-                    # install) is in the store: only what npm wrote now is stored.
+                    # (Only what npm wrote now: what seeding or an earlier round linked is
+                    # stored already.)
                     if cache is not None:
-                        dedupe(deps_dir / "node_modules", cache, new_only=True)
+                        dedupe(deps_dir / "node_modules", cache)
                 record.write_text(json.dumps(substitutions.to_json(), indent=2))
                 stamp.write_text(json.dumps(wanted, indent=2))
                 if same and not substitutions:
