@@ -21,7 +21,7 @@ from patcher.gateway.isolation import (
     run_isolated_all,
 )
 from patcher.gateway.model import ModelServer
-from patcher.gateway.process import PRELOAD, GatewayRun
+from patcher.gateway.process import GATEWAY_CALL_MS, PRELOAD, GatewayRun
 from patcher.gateway.scenarios import side_from_json
 from patcher.simulation.scenarios import LOST, ScenarioResult, SideResult
 
@@ -322,3 +322,11 @@ def test_cron_calls_wait_longer_for_the_gateway_unless_the_cli_refuses_the_optio
         "cron list --json",
         "--version",
     ]
+
+
+def test_the_gateway_gives_a_slow_handshake_as_long_as_a_cron_call(tmp_path, monkeypatch):
+    """A busy gateway closed connections whose handshake took over 10 s ("gateway closed
+    (1000)"); the run sets the gateway's handshake timeout, whatever the caller's says."""
+    monkeypatch.setenv("OPENCLAW_HANDSHAKE_TIMEOUT_MS", "5")
+    run = GatewayRun(tmp_path, tmp_path / "node", tmp_path / "scratch", ModelServer())
+    assert run.env()["OPENCLAW_HANDSHAKE_TIMEOUT_MS"] == GATEWAY_CALL_MS

@@ -42,6 +42,11 @@ CLI_TIMEOUT = 180.0
 # default is 30 s, which a 2026.4.22 gateway setting up its plugins exceeded beside other
 # work on two cores).
 GATEWAY_CALL_MS = "120000"
+# How long the gateway gives a new connection to finish its handshake before it closes it
+# with 1000 and no reason (`OPENCLAW_HANDSHAKE_TIMEOUT_MS`; 10 s through 2026.4.x, 15 s
+# later). A 2026.4.22 gateway setting up its plugins beside a test run on two cores missed
+# 10 s, and `cron add` failed with "gateway closed (1000)".
+HANDSHAKE_MS = GATEWAY_CALL_MS
 
 
 class GatewayFailed(EnvironmentMissing):
@@ -140,6 +145,7 @@ class GatewayRun:
             OPENCLAW_SKIP_BROWSER_CONTROL_SERVER="1",
             OPENCLAW_DISABLE_BONJOUR="1",
             OPENCLAW_GATEWAY_TOKEN=self.token,
+            OPENCLAW_HANDSHAKE_TIMEOUT_MS=HANDSHAKE_MS,
             npm_config_offline="true",
             HTTP_PROXY=dead_proxy,
             HTTPS_PROXY=dead_proxy,
