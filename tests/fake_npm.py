@@ -1,7 +1,8 @@
 """A stand-in for the npm CLI, serving `view` and `pack` from $FAKE_NPM_DIR.
 
 $FAKE_NPM_DIR holds `versions.json`, tarballs named `openclaw-<v>.tgz`, and optionally
-`integrity-<v>` to make `npm view` report a different integrity than the tarball's.
+`integrity-<v>` to make `npm view` and `npm pack` report a different integrity than the
+tarball's, and `pack-reports-no-integrity` to have `npm pack` report none (older npm).
 """
 
 import base64
@@ -39,8 +40,15 @@ elif args[0] == "view" and args[2] == "dist.integrity":
 elif args[0] == "pack":
     version = args[1].split("@", 1)[1]
     name = f"openclaw-{version}.tgz"
+    if not (root / name).exists():
+        print("npm error code ETARGET", file=sys.stderr)
+        print(f"npm error notarget No matching version found for {args[1]}.", file=sys.stderr)
+        sys.exit(1)
     shutil.copy(root / name, Path.cwd() / name)
-    print(json.dumps([{"filename": name, "version": version}]))
+    packed = {"filename": name, "version": version, "integrity": integrity(version)}
+    if (root / "pack-reports-no-integrity").exists():
+        del packed["integrity"]
+    print(json.dumps([packed]))
 else:
     print(f"npm ERR! fake npm does not know {args}", file=sys.stderr)
     sys.exit(1)

@@ -39,6 +39,8 @@ def test_fetch_release_extracts_once_and_reuses(fake_npm, tmp_path):
     (pack,) = [call.split() for call in npm_calls(fake_npm) if call.startswith("pack ")]
     assert pack[pack.index("--cache") + 1].startswith(str(cache / "tarballs" / ".pack-"))
     assert not any((cache / "tarballs").glob(".pack-*"))
+    # npm pack reports the integrity npm checked the download against: no `npm view` first.
+    assert [call.split()[0] for call in npm_calls(fake_npm)] == ["pack"]
     calls = len(npm_calls(fake_npm))
     assert fetch_release("2026.4.14", cache) == root
     assert len(npm_calls(fake_npm)) == calls  # no npm call for a cached release
@@ -50,6 +52,17 @@ def test_integrity_mismatch_is_refused_and_nothing_is_cached(fake_npm, tmp_path)
     with pytest.raises(IntegrityError, match="does not match the integrity npm reports"):
         fetch_tarball("2026.7.1", cache)
     assert not (cache / "tarballs" / "openclaw-2026.7.1.tgz").exists()
+
+
+def test_an_npm_whose_pack_reports_no_integrity_is_asked_with_view(fake_npm, tmp_path):
+    (fake_npm / "pack-reports-no-integrity").touch()
+    (fake_npm / "integrity-2026.7.1").write_text("sha512-" + "A" * 86 + "==")
+    with pytest.raises(IntegrityError, match="does not match the integrity npm reports"):
+        fetch_tarball("2026.7.1", tmp_path / "cache")
+    assert [call.split()[:2] for call in npm_calls(fake_npm)] == [
+        ["pack", "openclaw@2026.7.1"],
+        ["view", "openclaw@2026.7.1"],
+    ]
 
 
 def test_corrupted_cached_tarball_is_detected(fake_npm, tmp_path):

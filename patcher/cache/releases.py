@@ -132,17 +132,25 @@ def stable_versions(versions: list[str]) -> list[str]:
     ]
 
 
+# What npm says when it has no such version (ETARGET) or no such package (E404).
+_NOT_PUBLISHED = ("E404", "ETARGET")
+
+
+def _no_release(package: str, version: str) -> UsageError:
+    return UsageError(f"npm reports no release {package}@{version}: check the version number.")
+
+
 def registry_integrity(version: str, package: str = PACKAGE) -> str:
     """The SRI integrity string the registry publishes for a version, as npm reports it."""
     try:
         out = run_npm(["view", f"{package}@{version}", "dist.integrity", "--json"])
     except NpmFailed as exc:
-        if exc.code != "E404":
+        if exc.code not in _NOT_PUBLISHED:
             raise
         out = "null"
     value = _json(out or "null", "view")
     if not isinstance(value, str) or "-" not in value:
-        raise UsageError(f"npm reports no release {package}@{version}: check the version number.")
+        raise _no_release(package, version)
     return value
 
 
@@ -172,7 +180,13 @@ def check_version_text(version: str) -> None:
 
 
 def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
-    """The verified tarball of `package@version` in the cache, from `npm pack` when missing."""
+    """The verified tarball of `package@version` in the cache, from `npm pack` when missing.
+
+    npm checks what it downloads against the integrity the registry publishes for the
+    version (and fails, EINTEGRITY, on a mismatch); `npm pack --json` then reports that
+    integrity, which the file written is checked against here. Asking for it first with
+    `npm view` cost another npm process and another fetch of the package's metadata (0.6 CPU-s
+    of each release a cold matrix fetches) for the same answer from the same registry."""
     check_version_text(version)
     tarballs = cache / TARBALLS
     tarball = tarballs / f"{package}-{version}.tgz"
@@ -181,17 +195,25 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
         if tarball.is_file() and sri_file.is_file():
             check_integrity(tarball, sri_file.read_text().strip())
             return tarball
-        expected = registry_integrity(version, package)
         with tempfile.TemporaryDirectory(dir=tarballs, prefix=".pack-") as tmp:
             # npm's own cache would keep a second copy of every release (40-50 MB each, in
             # the user's npm cache): this one is the cache's, so npm's goes with the folder.
             throwaway = str(Path(tmp) / ".npm-cache")
             args = ["pack", f"{package}@{version}", "--json", "--cache", throwaway]
-            out = _json(run_npm(args, cwd=Path(tmp)), "pack")
-            name = out[0]["filename"] if isinstance(out, list) and out else None
+            try:
+                out = _json(run_npm(args, cwd=Path(tmp)), "pack")
+            except NpmFailed as exc:
+                if exc.code in _NOT_PUBLISHED:
+                    raise _no_release(package, version) from exc
+                raise
+            packed_entry = out[0] if isinstance(out, list) and out else {}
+            name = packed_entry.get("filename") if isinstance(packed_entry, dict) else None
             packed = Path(tmp) / str(name)
             if not name or not packed.is_file():
                 raise EnvironmentMissing(f"npm pack {package}@{version} wrote no tarball.")
+            expected = packed_entry.get("integrity")
+            if not isinstance(expected, str) or "-" not in expected:
+                expected = registry_integrity(version, package)  # an npm that reports none
             check_integrity(packed, expected)
             sri_file.write_text(expected + "\n")
             os.replace(packed, tarball)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from patcher.cache import layout
 from patcher.cache.content import touch_used
-from patcher.cache.releases import check_version_text, fetch_release, registry_integrity
+from patcher.cache.releases import check_version_text, fetch_release
 from patcher.cache.scratch import scratch
 from patcher.detection.detect import detect_install
 from patcher.detection.families import AFFECTED, UNKNOWN
@@ -61,8 +61,9 @@ def full_install(version: str, cache: Path, progress: Progress) -> tuple[Path, S
     touch_used(cache, version)
     with waiting(layout.full_install_lock(cache, version)):
         if not stamp.is_file():
-            registry_integrity(version)  # one sentence for a version npm does not publish
-            release = fetch_release(version, cache)  # what a stub must export is read here
+            # One sentence for a version npm does not publish; what a stub must export is
+            # read from this.
+            release = fetch_release(version, cache)
             progress(f"installing openclaw@{version} with its dependencies (about a minute)")
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
