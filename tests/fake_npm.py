@@ -38,17 +38,20 @@ elif args[0] == "view" and args[2] == "dist.integrity":
         sys.exit(1)
     print(json.dumps(integrity(version)))
 elif args[0] == "pack":
-    version = args[1].split("@", 1)[1]
-    name = f"openclaw-{version}.tgz"
-    if not (root / name).exists():
-        print("npm error code ETARGET", file=sys.stderr)
-        print(f"npm error notarget No matching version found for {args[1]}.", file=sys.stderr)
-        sys.exit(1)
-    shutil.copy(root / name, Path.cwd() / name)
-    packed = {"filename": name, "version": version, "integrity": integrity(version)}
-    if (root / "pack-reports-no-integrity").exists():
-        del packed["integrity"]
-    print(json.dumps([packed]))
+    specs = [a for a in args[1 : args.index("--json")]]
+    packed = []
+    for spec in specs:
+        version = spec.split("@", 1)[1]
+        name = f"openclaw-{version}.tgz"
+        if not (root / name).exists():
+            print("npm error code ETARGET", file=sys.stderr)
+            print(f"npm error notarget No matching version found for {spec}.", file=sys.stderr)
+            sys.exit(1)
+        shutil.copy(root / name, Path.cwd() / name)
+        packed.append({"filename": name, "version": version, "integrity": integrity(version)})
+        if (root / "pack-reports-no-integrity").exists():
+            del packed[-1]["integrity"]
+    print(json.dumps(packed))
 else:
     print(f"npm ERR! fake npm does not know {args}", file=sys.stderr)
     sys.exit(1)

@@ -78,6 +78,17 @@ def test_eviction_takes_the_least_recently_used_and_spares_what_is_kept(tmp_path
     assert cachestore.evict(cache, 10**12) == []  # fits: nothing to do
 
 
+def test_a_tarball_fetched_ahead_and_never_extracted_can_be_evicted(tmp_path):
+    (tmp_path / "tarballs").mkdir()
+    tarball = tmp_path / "tarballs" / "openclaw-2026.4.14.tgz"
+    tarball.write_bytes(os.urandom(100_000))
+    tarball.with_name(tarball.name + ".integrity").write_text("sha512-x\n")
+    old = time.time() - 600
+    os.utime(tarball, (old, old))
+    assert cachestore.evict(tmp_path, 0) == ["2026.4.14"]
+    assert list((tmp_path / "tarballs").iterdir()) == []
+
+
 def test_a_version_in_use_is_never_evicted(tmp_path):
     release(tmp_path, "1", {"big.bin": os.urandom(100_000)})
     cachestore.touch_used(tmp_path, "1")  # just now: another run may be using it

@@ -16,6 +16,7 @@ from patcher.cache.releases import (
     fetch_release,
     fetch_tarball,
     list_versions,
+    prefetch_tarballs,
     stable_versions,
 )
 from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
@@ -44,6 +45,34 @@ def test_fetch_release_extracts_once_and_reuses(fake_npm, tmp_path):
     calls = len(npm_calls(fake_npm))
     assert fetch_release("2026.4.14", cache) == root
     assert len(npm_calls(fake_npm)) == calls  # no npm call for a cached release
+
+
+def test_prefetch_packs_the_missing_tarballs_in_one_npm_process(fake_npm, tmp_path):
+    cache = tmp_path / "cache"
+    fetch_release("2026.4.14", cache)  # extracted already: not fetched again
+    assert prefetch_tarballs(["2026.4.14", "2026.7.1"], cache) == ["2026.7.1"]
+    assert [call.split()[:2] for call in npm_calls(fake_npm)][-1] == ["pack", "openclaw@2026.7.1"]
+    calls = len(npm_calls(fake_npm))
+    # The verify that comes next finds it, checked against the integrity npm reported.
+    assert fetch_release("2026.7.1", cache).is_dir() and len(npm_calls(fake_npm)) == calls
+    assert not any((cache / "tarballs").glob(".pack-*"))
+
+    fresh = tmp_path / "fresh"
+    assert prefetch_tarballs(["2026.4.14", "2026.7.1"], fresh) == ["2026.4.14", "2026.7.1"]
+    packs = [call.split() for call in npm_calls(fake_npm)[calls:]]
+    assert [p[:3] for p in packs] == [["pack", "openclaw@2026.4.14", "openclaw@2026.7.1"]]
+    assert prefetch_tarballs(["2026.4.14", "2026.7.1"], fresh) == []  # held: nothing to do
+
+
+def test_a_prefetch_npm_fails_keeps_nothing_and_the_verify_says_why(fake_npm, tmp_path):
+    cache = tmp_path / "cache"
+    assert prefetch_tarballs(["2026.7.1", "2026.1.1"], cache) == []
+    assert list((cache / "tarballs").glob("openclaw-*")) == []
+    (fake_npm / "integrity-2026.7.1").write_text("sha512-" + "A" * 86 + "==")
+    assert prefetch_tarballs(["2026.7.1"], cache) == []  # a wrong integrity: not kept
+    assert list((cache / "tarballs").glob("openclaw-*")) == []
+    with pytest.raises(UsageError, match=r"npm reports no release openclaw@2026\.1\.1"):
+        fetch_release("2026.1.1", cache)
 
 
 def test_integrity_mismatch_is_refused_and_nothing_is_cached(fake_npm, tmp_path):

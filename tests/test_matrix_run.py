@@ -138,6 +138,43 @@ def test_run_matrix_runs_in_parallel_and_keeps_version_order(tmp_path):
     assert peak == 2 and sorted(r.version for r in seen) == ["a", "b", "c", "d"]
 
 
+def test_tarballs_are_fetched_in_batches_a_few_releases_ahead(tmp_path, monkeypatch):
+    from patcher.matrix import prefetch
+
+    batches, fetched = [], threading.Semaphore(0)
+
+    def fetch(versions, cache):
+        batches.append(list(versions))
+        fetched.release()
+        return list(versions)
+
+    monkeypatch.setattr(prefetch, "prefetch_tarballs", fetch)
+    versions = [f"2026.4.{n}" for n in range(20)]
+    with prefetch.Prefetcher(versions, tmp_path, jobs=2, batch=3) as ahead:
+        for _ in range(2):  # the first two verifies' releases, then up to 2 + 3 beyond them
+            assert fetched.acquire(timeout=60)
+        for _ in range(4):
+            ahead.started()
+        for _ in range(2):  # four started: up to 9 fetched, in batches of 3
+            assert fetched.acquire(timeout=60)
+    assert batches == [versions[0:2], versions[2:5], versions[5:8], versions[8:11]]
+
+
+def test_a_matrix_fetches_ahead_only_for_the_real_verifies(tmp_path, monkeypatch):
+    from patcher.matrix import prefetch
+
+    asked = []
+    monkeypatch.setattr(prefetch, "prefetch_tarballs", lambda vs, cache: asked.append(vs))
+    monkeypatch.setattr(m, "_RUN_RELEASE", lambda version, cache: m.Row(version))
+    monkeypatch.setattr(m, "run_release", m._RUN_RELEASE)
+    m.run_within(["2026.4.14"], tmp_path, 1, lambda row: None, None)
+    assert asked == [["2026.4.14"]]
+    monkeypatch.setattr(m, "run_release", lambda version, cache: m.Row(version))
+    asked.clear()
+    m.run_within(["2026.4.14"], tmp_path, 1, lambda row: None, None)
+    assert asked == []
+
+
 def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
     monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
     cache = str(tmp_path / "cache")

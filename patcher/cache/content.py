@@ -239,10 +239,13 @@ def _units(cache: Path) -> dict[str, list[Path]]:
     for folder in (*(cache / DEPS).glob("*"), *(cache / FULL).glob("*"), *kept):
         if folder.is_dir() and not folder.name.startswith("."):
             units.setdefault(folder.name, []).append(folder)
+    # A tarball is removed once extracted; one fetched ahead by a matrix that stopped
+    # before extracting it goes on its own.
     for tarball in (cache / TARBALLS).glob("openclaw-*.tgz"):
         version = tarball.name[len("openclaw-") : -len(".tgz")]
-        if version in units:
-            units[version] += [tarball, tarball.with_name(tarball.name + ".integrity")]
+        units.setdefault(version, []).extend(
+            [tarball, tarball.with_name(tarball.name + ".integrity")]
+        )
     return units
 
 

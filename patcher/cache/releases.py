@@ -44,7 +44,7 @@ from patcher.cache.layout import (
     release_lock,
 )
 from patcher.errors import EnvironmentMissing, IntegrityError, UsageError
-from patcher.files.locks import waiting
+from patcher.files.locks import Busy, exclusive, waiting
 from patcher.versions import parse_version
 
 PACKAGE = "openclaw"
@@ -179,6 +179,34 @@ def check_version_text(version: str) -> None:
         raise UsageError(f"{version!r} is not an OpenClaw version number (such as 2026.4.14).")
 
 
+def _packed(out: list, folder: Path, version: str) -> tuple[Path, str | None]:
+    """The tarball `npm pack --json` wrote into `folder` for `version`, and the integrity it
+    reports for it (None from an npm that reports none)."""
+    entries = [e for e in out if isinstance(e, dict)] if isinstance(out, list) else []
+    for entry in entries:
+        if entry.get("version") == version or (len(entries) == 1 and "version" not in entry):
+            name, integrity = entry.get("filename"), entry.get("integrity")
+            if name and (folder / str(name)).is_file():
+                ok = isinstance(integrity, str) and "-" in integrity
+                return folder / str(name), integrity if ok else None
+    raise EnvironmentMissing(f"npm pack of release {version} wrote no tarball.")
+
+
+def _keep(packed: Path, integrity: str, tarball: Path) -> None:
+    """Check `packed` against `integrity` and move it to `tarball`, its integrity beside it."""
+    check_integrity(packed, integrity)
+    tarball.with_name(tarball.name + ".integrity").write_text(integrity + "\n")
+    os.replace(packed, tarball)
+
+
+def _pack(specs: list[str], folder: Path) -> list:
+    """`npm pack SPECS --json` in `folder`. npm's own cache would keep a second copy of every
+    release (40-50 MB each, in the user's npm cache): this one is the folder's, and goes
+    with it."""
+    args = ["pack", *specs, "--json", "--cache", str(folder / ".npm-cache")]
+    return _json(run_npm(args, cwd=folder), "pack")
+
+
 def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
     """The verified tarball of `package@version` in the cache, from `npm pack` when missing.
 
@@ -196,28 +224,54 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
             check_integrity(tarball, sri_file.read_text().strip())
             return tarball
         with tempfile.TemporaryDirectory(dir=tarballs, prefix=".pack-") as tmp:
-            # npm's own cache would keep a second copy of every release (40-50 MB each, in
-            # the user's npm cache): this one is the cache's, so npm's goes with the folder.
-            throwaway = str(Path(tmp) / ".npm-cache")
-            args = ["pack", f"{package}@{version}", "--json", "--cache", throwaway]
             try:
-                out = _json(run_npm(args, cwd=Path(tmp)), "pack")
+                out = _pack([f"{package}@{version}"], Path(tmp))
             except NpmFailed as exc:
                 if exc.code in _NOT_PUBLISHED:
                     raise _no_release(package, version) from exc
                 raise
-            packed_entry = out[0] if isinstance(out, list) and out else {}
-            name = packed_entry.get("filename") if isinstance(packed_entry, dict) else None
-            packed = Path(tmp) / str(name)
-            if not name or not packed.is_file():
-                raise EnvironmentMissing(f"npm pack {package}@{version} wrote no tarball.")
-            expected = packed_entry.get("integrity")
-            if not isinstance(expected, str) or "-" not in expected:
-                expected = registry_integrity(version, package)  # an npm that reports none
-            check_integrity(packed, expected)
-            sri_file.write_text(expected + "\n")
-            os.replace(packed, tarball)
+            packed, expected = _packed(out, Path(tmp), version)
+            _keep(packed, expected or registry_integrity(version, package), tarball)
     return tarball
+
+
+def prefetch_tarballs(versions: list[str], cache: Path) -> list[str]:
+    """Fetch the tarballs of those `versions` the cache lacks, extracted or not, in one
+    `npm pack` (each npm process costs a second of CPU, and a cold matrix fetches 49
+    releases). Best effort: a release another run is fetching is left to it, and where npm
+    fails, or reports no integrity, nothing is kept, and fetch_tarball fetches it alone
+    later and says why. Returns the versions fetched."""
+    tarballs = cache / TARBALLS
+    wanted = []
+    with contextlib.ExitStack() as stack:
+        for version in versions:
+            check_version_text(version)
+            tarball = tarballs / f"{PACKAGE}-{version}.tgz"
+            lock = tarballs / f".{PACKAGE}-{version}.lock"
+            if (release_dir(cache, version) / "package" / "package.json").is_file():
+                continue
+            try:
+                stack.enter_context(exclusive(lock, f"the tarball of {version}", wait_s=0))
+            except Busy:
+                continue
+            if not (tarball.is_file() and tarball.with_name(tarball.name + ".integrity").is_file()):
+                wanted.append(version)
+        if not wanted:
+            return []
+        tarballs.mkdir(parents=True, exist_ok=True)
+        fetched = []
+        with tempfile.TemporaryDirectory(dir=tarballs, prefix=".pack-") as tmp:
+            try:
+                out = _pack([f"{PACKAGE}@{v}" for v in wanted], Path(tmp))
+            except NpmFailed:
+                return []
+            for version in wanted:
+                with contextlib.suppress(EnvironmentMissing, IntegrityError, OSError):
+                    packed, expected = _packed(out, Path(tmp), version)
+                    if expected is not None:
+                        _keep(packed, expected, tarballs / f"{PACKAGE}-{version}.tgz")
+                        fetched.append(version)
+    return fetched
 
 
 def _member_parts(member: tarfile.TarInfo, tarball: Path) -> list[str]:

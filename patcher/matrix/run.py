@@ -10,6 +10,7 @@ entry written under its own file lock (patcher/files/locks.py `waiting`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -27,6 +28,7 @@ from patcher.cache.content import UsageMeter, evict, grown_since
 from patcher.cache.layout import MATRIX
 from patcher.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from patcher.files.atomic import write_text_atomic
+from patcher.matrix.prefetch import Prefetcher
 from patcher.system.cores import usable_cores
 from patcher.system.selfexec import own_command
 from patcher.verification.verdict import Verdict, judge
@@ -269,6 +271,9 @@ def run_release(version: str, cache: Path, gateway: bool = False) -> Row:
     return row
 
 
+_RUN_RELEASE = run_release
+
+
 def default_jobs() -> int:
     """One release per core: a release's processes mostly run one at a time."""
     return usable_cores()
@@ -345,8 +350,20 @@ def run_within(
             measured = time.time()
             evict(cache, max_bytes, keep=set(versions) - done, meter=meter)
 
-    runner = functools.partial(run_release, gateway=True) if gateway else None
-    rows = run_matrix(versions, cache, jobs, each, runner)
+    # Looked up now: a stand-in for run_release (tests) fetches nothing, so nothing is
+    # fetched ahead for it.
+    release = run_release
+    prefetcher = Prefetcher(versions, cache, jobs) if release is _RUN_RELEASE else None
+    if gateway:
+        release = functools.partial(release, gateway=True)
+
+    def runner(version: str, where: Path) -> Row:
+        if prefetcher is not None:
+            prefetcher.started()
+        return release(version, where)
+
+    with prefetcher or contextlib.nullcontext():
+        rows = run_matrix(versions, cache, jobs, each, runner)
     if max_bytes is not None:
         evict(cache, max_bytes, grace_s=0)
     return rows
