@@ -3,9 +3,10 @@
 Each npm process costs about a second of CPU before it fetches anything (npm's start-up
 and the package's metadata, read again in every process), and a cold matrix fetches every
 release it verifies. One `npm pack` of eight releases costs 0.9 CPU-s a release against 2.1
-for one each. The prefetcher stays a few releases ahead of the verifies started, so a
-verify finds its tarball in the cache (patcher.cache.releases fetch_tarball, under the
-same per-tarball lock) and the tarballs waiting on disk stay few.
+for one each. The prefetcher starts a pack only while it is fewer than jobs + BATCH
+releases ahead of the verifies started, so a verify finds its tarball in the cache
+(patcher.cache.releases fetch_tarball, under the same per-tarball lock) and at most
+jobs + 2 BATCH - 1 tarballs wait on disk.
 """
 
 from __future__ import annotations
