@@ -160,19 +160,40 @@ def test_tarballs_are_fetched_in_batches_a_few_releases_ahead(tmp_path, monkeypa
     assert batches == [versions[0:2], versions[2:5], versions[5:8], versions[8:11]]
 
 
-def test_a_matrix_fetches_ahead_only_for_the_real_verifies(tmp_path, monkeypatch):
+def _stand_in(monkeypatch, runner) -> list[list[str]]:
+    """Stand `runner` in for each release's verify, and for fetching ahead a recorder that
+    fetches nothing (the stand-in verifies need no tarball). Returns what was asked."""
     from patcher.matrix import prefetch
 
-    asked = []
-    monkeypatch.setattr(prefetch, "prefetch_tarballs", lambda vs, cache: asked.append(vs))
-    monkeypatch.setattr(m, "_RUN_RELEASE", lambda version, cache: m.Row(version))
-    monkeypatch.setattr(m, "run_release", m._RUN_RELEASE)
-    m.run_within(["2026.4.14"], tmp_path, 1, lambda row: None, None)
-    assert asked == [["2026.4.14"]]
-    monkeypatch.setattr(m, "run_release", lambda version, cache: m.Row(version))
-    asked.clear()
-    m.run_within(["2026.4.14"], tmp_path, 1, lambda row: None, None)
-    assert asked == []
+    asked: list[list[str]] = []
+    monkeypatch.setattr(prefetch, "prefetch_tarballs", lambda vs, cache: asked.append(vs) or [])
+    monkeypatch.setattr(m, "run_release", runner)
+    return asked
+
+
+def test_a_matrix_fetches_its_releases_ahead_of_their_verifies(tmp_path, monkeypatch):
+    versions = [f"2026.4.{n}" for n in range(1, 13)]
+    fetched = threading.Condition()
+
+    def verify(version, cache):  # as a real verify needs its tarball: wait for its fetch
+        with fetched:
+            assert fetched.wait_for(lambda: any(version in b for b in asked), timeout=60)
+        return m.Row(version)
+
+    asked = _stand_in(monkeypatch, verify)
+    from patcher.matrix import prefetch
+
+    def record(vs, cache):
+        with fetched:
+            asked.append(vs)
+            fetched.notify_all()
+        return []
+
+    monkeypatch.setattr(prefetch, "prefetch_tarballs", record)
+    rows = m.run_within(versions, tmp_path, 1, lambda row: None, None)
+    assert [r.version for r in rows] == versions
+    # The first verify's release alone, then eight to a pack, every release once, in order.
+    assert asked == [versions[:1], versions[1:9], versions[9:]]
 
 
 def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
@@ -190,7 +211,7 @@ def test_cli_list_json_and_exit_codes(tmp_path, monkeypatch):
 
     rows = {v: m.Row(v, report(v, "affected", True, True, rolled=True)) for v in LISTED}
     rows["2026.5.7"] = m.Row("2026.5.7", report("2026.5.7", "affected", True, False))
-    monkeypatch.setattr(m, "run_release", lambda version, cache: rows[version])
+    _stand_in(monkeypatch, lambda version, cache: rows[version])
     out = tmp_path / "report.xml"
     args = ["--cache-dir", cache, "matrix", "--versions", "<2026.5", "--format", "junit"]
     passed = cli.invoke(main, [*args, "--output", str(out)])
@@ -228,7 +249,7 @@ def test_merge_reports_the_rows_of_per_runner_reports(tmp_path, monkeypatch):
 
 def _cli_matrix(tmp_path, monkeypatch, rows: dict[str, m.Row], *args: str):
     monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
-    monkeypatch.setattr(m, "run_release", lambda version, cache: rows[version])
+    _stand_in(monkeypatch, lambda version, cache: rows[version])
     return CliRunner().invoke(main, ["--cache-dir", str(tmp_path / "cache"), "matrix", *args])
 
 
@@ -323,7 +344,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, m
         return m.Row(version, report(version, "affected", True, True, rolled=True))
 
     monkeypatch.setattr("patcher.cache.releases.list_versions", lambda: LISTED)
-    monkeypatch.setattr(m, "run_release", runner)
+    _stand_in(monkeypatch, runner)
     cache = str(tmp_path / "cache")
     for target, message in (
         (tmp_path / "missing" / "r.json", "does not exist: create it"),

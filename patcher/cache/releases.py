@@ -192,10 +192,21 @@ def _packed(out: list, folder: Path, version: str) -> tuple[Path, str | None]:
     raise EnvironmentMissing(f"npm pack of release {version} wrote no tarball.")
 
 
-def _keep(packed: Path, integrity: str, tarball: Path) -> None:
-    """Check `packed` against `integrity` and move it to `tarball`, its integrity beside it."""
+def _tarball_files(tarballs: Path, package: str, version: str) -> tuple[Path, Path, Path]:
+    """A release's tarball in `tarballs`, the integrity file beside it, and its lock."""
+    tarball = tarballs / f"{package}-{version}.tgz"
+    return (
+        tarball,
+        tarball.with_name(tarball.name + ".integrity"),
+        tarballs / f".{package}-{version}.lock",
+    )
+
+
+def _keep(packed: Path, integrity: str, tarball: Path, sri_file: Path) -> None:
+    """Check `packed` against `integrity` and move it to `tarball`, `integrity` to
+    `sri_file`."""
     check_integrity(packed, integrity)
-    tarball.with_name(tarball.name + ".integrity").write_text(integrity + "\n")
+    sri_file.write_text(integrity + "\n")
     os.replace(packed, tarball)
 
 
@@ -217,9 +228,8 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
     of each release a cold matrix fetches) for the same answer from the same registry."""
     check_version_text(version)
     tarballs = cache / TARBALLS
-    tarball = tarballs / f"{package}-{version}.tgz"
-    sri_file = tarball.with_name(tarball.name + ".integrity")
-    with waiting(tarballs / f".{package}-{version}.lock"):
+    tarball, sri_file, lock = _tarball_files(tarballs, package, version)
+    with waiting(lock):
         if tarball.is_file() and sri_file.is_file():
             check_integrity(tarball, sri_file.read_text().strip())
             return tarball
@@ -231,7 +241,7 @@ def fetch_tarball(version: str, cache: Path, package: str = PACKAGE) -> Path:
                     raise _no_release(package, version) from exc
                 raise
             packed, expected = _packed(out, Path(tmp), version)
-            _keep(packed, expected or registry_integrity(version, package), tarball)
+            _keep(packed, expected or registry_integrity(version, package), tarball, sri_file)
     return tarball
 
 
@@ -246,15 +256,14 @@ def prefetch_tarballs(versions: list[str], cache: Path) -> list[str]:
     with contextlib.ExitStack() as stack:
         for version in versions:
             check_version_text(version)
-            tarball = tarballs / f"{PACKAGE}-{version}.tgz"
-            lock = tarballs / f".{PACKAGE}-{version}.lock"
+            tarball, sri_file, lock = _tarball_files(tarballs, PACKAGE, version)
             if (release_dir(cache, version) / "package" / "package.json").is_file():
                 continue
             try:
                 stack.enter_context(exclusive(lock, f"the tarball of {version}", wait_s=0))
             except Busy:
                 continue
-            if not (tarball.is_file() and tarball.with_name(tarball.name + ".integrity").is_file()):
+            if not (tarball.is_file() and sri_file.is_file()):
                 wanted.append(version)
         if not wanted:
             return []
@@ -266,10 +275,11 @@ def prefetch_tarballs(versions: list[str], cache: Path) -> list[str]:
             except NpmFailed:
                 return []
             for version in wanted:
+                tarball, sri_file, _lock = _tarball_files(tarballs, PACKAGE, version)
                 with contextlib.suppress(EnvironmentMissing, IntegrityError, OSError):
                     packed, expected = _packed(out, Path(tmp), version)
                     if expected is not None:
-                        _keep(packed, expected, tarballs / f"{PACKAGE}-{version}.tgz")
+                        _keep(packed, expected, tarball, sri_file)
                         fetched.append(version)
     return fetched
 

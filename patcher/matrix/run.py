@@ -10,7 +10,6 @@ entry written under its own file lock (patcher/files/locks.py `waiting`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -271,9 +270,6 @@ def run_release(version: str, cache: Path, gateway: bool = False) -> Row:
     return row
 
 
-_RUN_RELEASE = run_release
-
-
 def default_jobs() -> int:
     """One release per core: a release's processes mostly run one at a time."""
     return usable_cores()
@@ -350,19 +346,14 @@ def run_within(
             measured = time.time()
             evict(cache, max_bytes, keep=set(versions) - done, meter=meter)
 
-    # Looked up now: a stand-in for run_release (tests) fetches nothing, so nothing is
-    # fetched ahead for it.
-    release = run_release
-    prefetcher = Prefetcher(versions, cache, jobs) if release is _RUN_RELEASE else None
-    if gateway:
-        release = functools.partial(release, gateway=True)
+    release = functools.partial(run_release, gateway=True) if gateway else run_release
+    prefetcher = Prefetcher(versions, cache, jobs)
 
     def runner(version: str, where: Path) -> Row:
-        if prefetcher is not None:
-            prefetcher.started()
+        prefetcher.started()
         return release(version, where)
 
-    with prefetcher or contextlib.nullcontext():
+    with prefetcher:
         rows = run_matrix(versions, cache, jobs, each, runner)
     if max_bytes is not None:
         evict(cache, max_bytes, grace_s=0)
